@@ -1,0 +1,34 @@
+# Two commands on a fresh clone: `make reproduce` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+DEVICE ?= auto
+
+.PHONY: venv reproduce figures test lab bench clean-runs
+
+venv: $(VENV)/.installed
+
+# torch/torchvision first and exactly pinned: pip takes them from local disk here.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+# Runs every notebook in order with papermill; tables -> results/, figures -> figures/.
+reproduce: venv
+	$(PY) -m sednn.runner --profile $(PROFILE) --device $(DEVICE)
+
+# Same as reproduce: every figure is rebuilt from code by the notebooks.
+figures: reproduce
+
+test: venv
+	$(PY) -m pytest
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,14 @@
+"""Baseline: image only."""
+from __future__ import annotations
+
+import torch
+
+from .base import MultiLabelNet
+
+
+class Baseline(MultiLabelNet):
+    uses_map = False
+
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.backbone(image)  # (B, F, H/32, W/32)
+        return self.head(self.pool(features))  # (B, L)

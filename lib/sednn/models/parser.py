@@ -1,0 +1,37 @@
+"""Semantic parser: pretrained encoder + light FPN-style decoder -> coarse region logits at stride 4."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import Backbone
+from .late_fusion import conv_bn_relu
+
+
+class SemanticParser(nn.Module):
+    def __init__(self, backbone: Backbone, num_regions: int, width: int = 64):
+        super().__init__()
+        self.backbone = backbone
+        self.pyramid = backbone.spec.pyramid_stages  # strides 8, 16, 32
+        self.lateral = nn.ModuleList(nn.Conv2d(backbone.spec.stage_channels[i], width, 1) for i in self.pyramid)
+        self.fuse = conv_bn_relu(width, width)
+        self.classify = nn.Conv2d(width, num_regions, 1)
+
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None) -> torch.Tensor:
+        # image: (B, 3, H, W) -> logits (B, K, H/4, W/4)
+        feats = {}
+
+        def keep(i, x):
+            if i in self.pyramid:
+                feats[i] = x
+            return x
+
+        x = self.backbone.stem(image)
+        for i, stage in enumerate(self.backbone.stages[: max(self.pyramid) + 1]):
+            x = keep(i, stage(x))
+        size = feats[self.pyramid[0]].shape[-2:]  # stride 8
+        y = sum(F.interpolate(lat(feats[i]), size=size, mode="bilinear", align_corners=False)
+                for lat, i in zip(self.lateral, self.pyramid))
+        y = self.classify(self.fuse(y))  # (B, K, H/8, W/8)
+        return F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)

@@ -1,0 +1,22 @@
+"""Where things live. Every path is a parameter; these are only the defaults."""
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+RESULTS_DIR = REPO_ROOT / "results"
+FIGURES_DIR = REPO_ROOT / "figures"
+RUNS_DIR = REPO_ROOT / "runs"
+
+# The public dataset and the exact commit this repo was built against.
+CCP_REPO_URL = "https://github.com/bearpaw/clothing-co-parsing.git"
+CCP_COMMIT = "fe34fb77721a9973fbae92c05f7f12b664d10110"
+# A copy beside the checkout (../shared/data/...) is used when present.
+SHARED_CCP_DIR = REPO_ROOT.parent / "shared" / "data" / "clothing-co-parsing"
+CLONE_CCP_DIR = REPO_ROOT / "data" / "raw" / "clothing-co-parsing"
+
+
+def work_dir_for(profile: str) -> Path:
+    """Per-profile folder for caches, checkpoints, predictions and executed notebooks."""
+    return RUNS_DIR / profile

@@ -1,0 +1,117 @@
+"""Figures. Each function returns a matplotlib Figure; notebooks save them with sednn.io.save_figure."""
+from __future__ import annotations
+
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from . import labels as L
+
+REGION_COLORS = np.array([[0, 0, 0], [240, 190, 150], [110, 60, 20], [220, 40, 40], [40, 80, 220],
+                          [160, 40, 200], [240, 160, 0], [20, 180, 120]], np.uint8)
+
+
+def label_frequency(labels_df: pd.DataFrame):
+    df = labels_df.melt(id_vars="label", value_vars=[c for c in labels_df if c in
+                                                    ("positives_train", "positives_val", "positives_test")],
+                        var_name="split", value_name="images")
+    df["split"] = df["split"].str.replace("positives_", "")
+    order = labels_df.sort_values("positives", ascending=False)["label"]
+    fig, ax = plt.subplots(figsize=(12, 4))
+    sns.barplot(df, x="label", y="images", hue="split", order=order, ax=ax)
+    ax.tick_params(axis="x", rotation=90)
+    ax.set_title("Positive images per target label and split")
+    return fig
+
+
+def cooccurrence(y: np.ndarray, names: list[str]):
+    """P(column label | row label): how often labels appear together."""
+    y = y.astype(float)
+    counts = y.T @ y
+    cond = counts / np.maximum(np.diag(counts)[:, None], 1)
+    fig, ax = plt.subplots(figsize=(11, 9))
+    sns.heatmap(pd.DataFrame(cond, index=names, columns=names), cmap="viridis", vmin=0, vmax=1, ax=ax,
+                cbar_kws={"label": "P(column | row)"})
+    ax.set_title("Label co-occurrence")
+    return fig
+
+
+def colorize(regions: np.ndarray) -> np.ndarray:
+    """(H, W) region indices (255: none) -> (H, W, 3) uint8."""
+    out = REGION_COLORS[np.clip(regions, 0, len(REGION_COLORS) - 1)]
+    out[regions == 255] = 128
+    return out
+
+
+def region_legend(ax) -> None:
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=REGION_COLORS[i] / 255, label=r) for i, r in enumerate(L.REGIONS)],
+              loc="upper center", bbox_to_anchor=(0.5, 0), ncol=4, fontsize=8, frameon=False)
+
+
+def photo_grid(photos: np.ndarray, titles: list[str], cols: int = 6):
+    rows = int(np.ceil(len(photos) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 3 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, t in zip(axes.ravel(), photos, titles):
+        ax.imshow(img)
+        ax.set_title(t, fontsize=7)
+    return fig
+
+
+def map_overlays(photos, gt_regions, pred_maps, titles):
+    """Per image: photo, ground-truth regions, predicted regions (argmax) over the photo."""
+    n = len(photos)
+    fig, axes = plt.subplots(3, n, figsize=(2 * n, 9), squeeze=False)
+    for j in range(n):
+        h, w = photos[j].shape[:2]
+        pred = pred_maps[j].argmax(0).repeat(h // pred_maps.shape[2], 0).repeat(w // pred_maps.shape[3], 1)
+        axes[0, j].imshow(photos[j])
+        axes[0, j].set_title(titles[j], fontsize=7)
+        axes[1, j].imshow(colorize(gt_regions[j]))
+        axes[2, j].imshow(photos[j])
+        axes[2, j].imshow(colorize(pred), alpha=0.55)
+        for i in range(3):
+            axes[i, j].axis("off")
+    axes[1, 0].set_title("ground truth", fontsize=8, loc="left")
+    axes[2, 0].set_title("parser (argmax)", fontsize=8, loc="left")
+    region_legend(axes[2, n // 2])
+    return fig
+
+
+def per_label_auc(per_label: pd.DataFrame, model: str, baseline: str = "baseline"):
+    df = per_label.query("source == 'all' and model in [@model, @baseline]")
+    order = df.query("model == @baseline").sort_values("auc")["label"]
+    fig, ax = plt.subplots(figsize=(12, 4))
+    sns.pointplot(df, x="label", y="auc", hue="model", order=order, linestyle="none", ax=ax)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.tick_params(axis="x", rotation=90)
+    ax.set_title(f"Per-label test ROC AUC: {baseline} vs {model}")
+    return fig
+
+
+def relative_improvement(per_label: pd.DataFrame, model: str, baseline: str = "baseline"):
+    a = per_label.query("source == 'all' and model == @model").set_index("label")["auc"]
+    b = per_label.query("source == 'all' and model == @baseline").set_index("label")["auc"]
+    rel = (100 * (a - b) / b).dropna().sort_values()
+    fig, ax = plt.subplots(figsize=(12, 4))
+    ax.bar(rel.index, rel.values, color=np.where(rel.values >= 0, "tab:green", "tab:red"))
+    ax.axhline(rel.mean(), color="k", lw=1, ls="--", label=f"mean {rel.mean():+.2f}%")
+    ax.tick_params(axis="x", rotation=90)
+    ax.set_ylabel("relative AUC change (%)")
+    ax.set_title(f"Per-label relative AUC improvement of {model} over {baseline} (sorted)")
+    ax.legend()
+    return fig
+
+
+def training_curves(history: pd.DataFrame):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    sns.lineplot(history, x="epoch", y="train_loss", hue="model", ax=axes[0], marker="o")
+    sns.lineplot(history, x="epoch", y="val_score", hue="model", ax=axes[1], marker="o", legend=False)
+    axes[0].set_title("training loss (BCE)")
+    axes[1].set_title("validation macro AUC")
+    return fig

