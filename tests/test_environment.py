@@ -1,0 +1,38 @@
+"""pyproject.toml and environment.yml pin the same packages; notebooks are committed clean."""
+import json
+import re
+import tomllib
+
+from sednn import paths
+
+
+def _pins(lines):
+    return {m.group(1).lower(): m.group(2) for line in lines if (m := re.match(r"\s*-?\s*\"?([A-Za-z0-9_.\-]+)==([^\",\s]+)", line))}
+
+
+def test_pyproject_and_environment_yml_agree():
+    project = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pyproject = _pins(project)
+    env_lines = (paths.REPO_ROOT / "environment.yml").read_text().splitlines()
+    pip_section = env_lines[[i for i, l in enumerate(env_lines) if l.strip() == "- pip:"][0] + 1:]
+    environment = _pins(pip_section)
+    assert len(pyproject) == len(project), "every dependency in pyproject.toml is pinned with =="
+    assert pyproject == environment
+
+
+def test_makefile_pins_the_same_torch():
+    make = (paths.REPO_ROOT / "Makefile").read_text()
+    pins = _pins(tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    for pkg in ("torch", "torchvision"):
+        assert f"{pkg}=={pins[pkg]}" in make
+
+
+def test_notebooks_are_clean_and_start_with_parameters():
+    notebooks = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    for nb_path in notebooks:
+        nb = json.loads(nb_path.read_text())
+        assert "parameters" in nb["cells"][0]["metadata"].get("tags", []), nb_path.name
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, f"{nb_path.name} has outputs"

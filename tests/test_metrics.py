@@ -1,0 +1,67 @@
+"""Metrics against scikit-learn on random data; undefined AUCs are NaN, never 0."""
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from sednn import metrics as M
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    y = (rng.random((200, 6)) < [0.1, 0.3, 0.5, 0.05, 0.0, 1.0]).astype(int)  # label 4: no positives, 5: no negatives
+    scores = np.round(rng.random((200, 6)) + 0.4 * y, 1)  # rounding makes ties
+    return y, scores
+
+
+def test_per_label_auc_and_ap_match_sklearn(data):
+    y, s = data
+    table = M.per_label_auc(y, s)
+    for j in range(4):
+        assert table.auc[j] == pytest.approx(roc_auc_score(y[:, j], s[:, j]))
+        assert table.ap[j] == pytest.approx(average_precision_score(y[:, j], s[:, j]))
+    assert np.isnan(table.auc[4]) and np.isnan(table.auc[5]) and np.isnan(table.ap[4])
+    assert table.n_pos.tolist() == y.sum(0).tolist() and (table.n_pos + table.n_neg == 200).all()
+
+
+def test_rank_auc_equals_sklearn_with_ties(data):
+    y, s = data
+    fast = M.auc_by_ranks(y, s)
+    assert np.allclose(fast[:4], [roc_auc_score(y[:, j], s[:, j]) for j in range(4)])
+    assert np.isnan(fast[4:]).all()
+
+
+def test_macro_auc_and_map_skip_undefined_labels(data):
+    y, s = data
+    assert M.macro_auc(y, s) == pytest.approx(np.mean([roc_auc_score(y[:, j], s[:, j]) for j in range(4)]))
+    assert M.mean_ap(y, s) == pytest.approx(np.mean([average_precision_score(y[:, j], s[:, j]) for j in range(4)]))
+    assert np.isnan(M.macro_auc(np.zeros((5, 2)), np.ones((5, 2))))
+
+
+def test_relative_improvement_is_the_papers_formula():
+    base, model = np.array([0.5, 0.8, np.nan]), np.array([0.6, 0.8, 0.9])
+    assert M.relative_improvement(model, base) == pytest.approx(np.mean([0.1 / 0.5, 0.0]))
+
+
+def test_bootstrap_interval_brackets_the_difference(data):
+    y, s = data
+    y, s = y[:, :4], s[:, :4]
+    noisy = s + np.random.default_rng(1).normal(0, 0.5, s.shape)
+    d, lo, hi = M.bootstrap_macro_auc_difference(y, [s], [noisy], 300, seed=0)
+    assert d == pytest.approx(M.macro_auc(y, s) - M.macro_auc(y, noisy))
+    assert lo < d < hi and lo > 0  # the clean scores are clearly better
+    d0, lo0, hi0 = M.bootstrap_macro_auc_difference(y, [s], [s], 100, seed=0)
+    assert d0 == lo0 == hi0 == 0
+
+
+def test_summarize_breaks_down_by_source(data):
+    y, s = data
+    src = np.array(["pixel", "tags"] * 100)
+    out = M.summarize(y, s, src)
+    assert out["macro_auc_pixel"] == pytest.approx(M.macro_auc(y[src == "pixel"], s[src == "pixel"]))
+    assert set(out) == {"macro_auc", "map", "macro_auc_pixel", "map_pixel", "macro_auc_tags", "map_tags"}
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="differ in shape"):
+        M.per_label_auc(np.zeros((3, 2)), np.zeros((3, 3)))

@@ -1,0 +1,74 @@
+"""Training recipe: augmentation shared by photo and map, resumption, checkpoints."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sednn.models import create_model
+from sednn.train import (TensorData, TrainConfig, augment, epoch_batches, fit, load_best, predict,
+                         steps_per_epoch)
+
+
+def test_augmentation_moves_photo_and_map_together():
+    """A map that is a downscaled copy of the photo stays one after augmentation."""
+    g = torch.Generator().manual_seed(0)
+    img = F.interpolate(torch.rand(4, 1, 8, 6, generator=g), size=(64, 48), mode="nearest").repeat(1, 3, 1, 1)
+    small = F.avg_pool2d(img[:, :1], 4)  # (4, 1, 16, 12)
+    x, m = augment(img, small, torch.Generator().manual_seed(1))
+    assert not torch.allclose(x, img)
+    assert torch.allclose(F.avg_pool2d(x[:, :1], 4), m, atol=0.08)
+
+
+def _toy_data(n=24, labels=3):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (n, 64, 32, 3), dtype=np.uint8)
+    maps = rng.integers(0, 255, (n, 8, 16, 8), dtype=np.uint8)
+    y = (rng.random((n, labels)) < 0.5).astype(np.float32)
+    images[y[:, 0] == 1, :, :, 0] = 255  # learnable signal
+    return TensorData.from_arrays(images, maps, y, (0.5,) * 3, (0.5,) * 3)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _train(folder, data, interrupt_in_epoch=None):
+    torch.manual_seed(0)
+    model = create_model("proposed", 3, 8, pretrained=False)
+    model.freeze_backbone(2)
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-3, new_module_lr_mult=10, weight_decay=1e-4, seed=0)
+    idx, dev, calls = np.arange(16), torch.device("cpu"), []
+
+    def batches(gen):
+        calls.append(1)
+        if len(calls) == interrupt_in_epoch:
+            raise Interrupted
+        return (data.batch(b, dev, gen) for b in epoch_batches(idx, cfg.batch_size, gen))
+
+    def loss_fn(model, batch):
+        x, m, y = batch
+        return F.binary_cross_entropy_with_logits(model(x, m), y)
+
+    hist = fit(model, cfg, folder, batches=batches, steps_per_epoch=steps_per_epoch(16, 8), loss_fn=loss_fn,
+               score_fn=lambda mdl: -float(predict(mdl, data, np.arange(16, 24), dev, 8).mean()),
+               signature=cfg.signature(), desc="toy")
+    return model, hist, len(calls)
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path):
+    data = _toy_data()
+    straight, hist, _ = _train(tmp_path / "straight", data)
+    with pytest.raises(Interrupted):
+        _train(tmp_path / "cut", data, interrupt_in_epoch=3)  # dies at the start of epoch 3
+    resumed, hist_resumed, epochs_run = _train(tmp_path / "cut", data)
+    assert epochs_run == 1  # only the missing epoch was trained
+    assert [h["epoch"] for h in hist_resumed] == [1, 2, 3]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert hist_resumed[-1]["train_loss"] == hist[-1]["train_loss"]
+
+
+def test_missing_checkpoint_is_an_error(tmp_path):
+    model = create_model("baseline", 3, 8, pretrained=False)
+    with pytest.raises(FileNotFoundError, match="best.pt: no trained checkpoint"):
+        load_best(model, tmp_path)
