@@ -27,6 +27,10 @@ figures: reproduce
 test: venv
 	$(PY) -m pytest
 
+# Images/s and peak memory per model, ratios to the baseline -> results/bench.csv
+bench: venv
+	$(PY) -m sednn.bench --profile $(PROFILE) --device $(DEVICE)
+
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks
 

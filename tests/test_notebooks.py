@@ -85,7 +85,8 @@ def test_every_figure_is_written(smoke_run):
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
-    nb = nbformat.v4.new_notebook()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
     (tmp_path / "nbs").mkdir()

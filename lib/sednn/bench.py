@@ -1,0 +1,146 @@
+"""Throughput benchmark: training and inference images/s and peak memory per model, as ratios to the
+baseline measured in the same run, plus the input pipeline's overhead.
+
+    python -m sednn.bench --profile cpu     # what `make bench` does; writes results/bench.csv
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import labels as L
+from . import paths
+from .io import write_csv
+from .models import create_model
+from .profiles import PROFILES, get_profile
+from .report import MAIN_MODELS
+from .train import TensorData, augment, param_groups, resolve_device
+
+MODELS = [*MAIN_MODELS, "se_only", "no_gate"]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mb(device) -> float:
+    """CUDA: peak allocated by this model's steps. CPU: the process's high-water mark so far (only grows)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process high-water mark (Linux: KiB)
+
+
+def _timed(fn, steps: int, warmup: int, device) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
+    """Random uint8 photos and maps of the profile's sizes: throughput does not depend on content."""
+    rng = np.random.default_rng(0)
+    h, w = profile.image_hw
+    s = profile.map_stride
+    return TensorData.from_arrays(rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8),
+                                  rng.integers(0, 255, (n, len(L.REGIONS), h // s, w // s), dtype=np.uint8),
+                                  (rng.random((n, num_labels)) < 0.1), (0.5,) * 3, (0.5,) * 3, device=device)
+
+
+def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmup: int = 3,
+              num_labels: int = 42, batch_size: int | None = None) -> pd.DataFrame:
+    """Same batch and warm-up for every model; ``batch_size`` overrides the profile's (tests use a tiny one)."""
+    prof, dev = get_profile(profile), resolve_device(device)
+    bs = batch_size or prof.batch_size
+    data = synthetic_data(prof, bs * 4, num_labels, dev)
+    gen = torch.Generator().manual_seed(0)
+    amp = dev.type == "cuda"
+    rows = []
+    for name in ["baseline", *MODELS]:  # the first pass warms the process up (allocator, kernels) and is dropped
+        torch.manual_seed(0)
+        model = create_model(name, num_labels, len(L.REGIONS), pretrained=False)
+        model.freeze_backbone(prof.freeze_stages)
+        model.to(dev).to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(param_groups(model, prof.lr, prof.new_module_lr_mult))
+        x, m, y = data.batch(torch.arange(bs), dev, gen)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+
+        def train_step():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.binary_cross_entropy_with_logits(model(x, m).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        @torch.no_grad()
+        def infer_step():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                model(x, m)
+
+        model.train()
+        t_train = _timed(train_step, steps, warmup, dev)
+        model.eval()
+        t_infer = _timed(infer_step, steps, warmup, dev)
+        rows.append({"model": name, "device": str(dev), "batch": bs, "image_hw": "x".join(map(str, prof.image_hw)),
+                     "train_img_per_s": bs / t_train, "infer_img_per_s": bs / t_infer,
+                     "train_step_s": t_train, "peak_mem_mb": _peak_mb(dev)})
+    df = pd.DataFrame(rows[1:])
+    base = df.set_index("model").loc["baseline"]
+    df["train_step_ratio_to_baseline"] = df["train_step_s"] / base["train_step_s"]
+    df["infer_ratio_to_baseline"] = base["infer_img_per_s"] / df["infer_img_per_s"]
+
+    # Input pipeline: cutting, normalising and augmenting batches from the cache, vs batches already prepared.
+    torch.manual_seed(0)
+    model = create_model("baseline", num_labels, len(L.REGIONS), pretrained=False)
+    model.freeze_backbone(prof.freeze_stages)
+    model.to(dev).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.AdamW(param_groups(model, prof.lr, prof.new_module_lr_mult))
+    prepared = data.batch(torch.arange(bs), dev, gen)
+
+    def step(batch):
+        x, m, y = batch
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.binary_cross_entropy_with_logits(model(x, m).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t_pipeline = _timed(lambda: step(data.batch(torch.randperm(len(data), generator=gen)[:bs], dev, gen)),
+                        steps, warmup, dev)
+    t_prepared = _timed(lambda: step(prepared), steps, warmup, dev)
+    df = pd.concat([df, pd.DataFrame([{"model": "input pipeline (baseline)", "device": str(dev), "batch": bs,
+                                       "image_hw": df["image_hw"][0], "train_step_s": t_pipeline,
+                                       "loader_overhead_ratio": t_pipeline / t_prepared}])], ignore_index=True)
+    return df
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sednn.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    ap.add_argument("--out", default=str(paths.RESULTS_DIR / "bench.csv"))
+    args = ap.parse_args(argv)
+    df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size)
+    write_csv(args.out, df)
+    print(df.to_markdown(index=False, floatfmt=".3f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
