@@ -21,7 +21,7 @@ from .io import write_csv
 from .models import create_model
 from .profiles import PROFILES, get_profile
 from .report import MAIN_MODELS
-from .train import TensorData, augment, param_groups, resolve_device
+from .train import TensorData, param_groups, resolve_device
 
 MODELS = [*MAIN_MODELS, "se_only", "no_gate"]
 

@@ -131,8 +131,8 @@ def gate_values(model, images: torch.Tensor, maps: torch.Tensor) -> dict[int, np
 
 
 def uniform_maps(maps: torch.Tensor) -> torch.Tensor:
-    """'No map': every region equally likely everywhere (same scale as stored maps: 0-255)."""
-    return torch.full_like(maps, 255.0 / maps.shape[1])
+    """'No map': every region equally likely everywhere. maps: (B, K, h, w) probabilities."""
+    return torch.full_like(maps, 1.0 / maps.shape[1])
 
 
 def gate_study(run, seed: int, name: str = "proposed") -> pd.DataFrame:
@@ -144,7 +144,7 @@ def gate_study(run, seed: int, name: str = "proposed") -> pd.DataFrame:
     for i in range(0, len(idx), run.profile.batch_size):
         x, m, _ = data.batch(idx[i:i + run.profile.batch_size], device)
         with_map.append(gate_values(model, x, m))
-        without.append(gate_values(model, x, uniform_maps(m * 255) / 255))
+        without.append(gate_values(model, x, uniform_maps(m)))
     rows = []
     for stage in with_map[0]:
         g = np.concatenate([w[stage] for w in with_map])
