@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PROFILE ?= cpu
 DEVICE ?= auto
 
-.PHONY: venv reproduce figures test lab bench clean-runs
+NPROC ?= 2
+
+.PHONY: venv reproduce figures test lab bench train-ddp clean-runs
 
 venv: $(VENV)/.installed
 
@@ -27,9 +29,15 @@ figures: reproduce
 test: venv
 	$(PY) -m pytest
 
-# Images/s and peak memory per model, ratios to the baseline -> results/bench.csv
+# Images/s and peak memory per model, ratios to the baseline -> results/bench.csv;
+# torch.profiler operator shares of a training step -> results/bench_ops.csv
 bench: venv
 	$(PY) -m sednn.bench --profile $(PROFILE) --device $(DEVICE)
+
+# Every classifier of the profile with DistributedDataParallel, one process per GPU (after notebooks 01-02);
+# `make reproduce` afterwards finds the checkpoints and only predicts and reports.
+train-ddp: venv
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.distributed --profile $(PROFILE) --device $(DEVICE)
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks

@@ -96,3 +96,43 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
                              work_dir=tmp_path / "w", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
     assert json.loads((tmp_path / "w" / "RUN.json").read_text())["status"] == "failed"
     assert not (tmp_path / "r" / "RUN.json").exists()
+
+
+def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
+    """`torchrun -m sednn.distributed` with 2 CPU processes retrains the baseline on the notebooks' data;
+    the validation score in its history is the macro AUC of the predictions gathered from both processes."""
+    import shutil
+    import subprocess
+    import sys
+
+    from sednn.experiment import Run
+    from sednn.metrics import macro_auc
+
+    out, _ = smoke_run
+    work = tmp_path / "work"
+    shutil.copytree(out / "work", work, ignore=shutil.ignore_patterns("baseline_s0*", "notebooks"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
+           "sednn.distributed", "--profile", "smoke", "--device", "cpu", "--work-dir", str(work),
+           "--models", "baseline"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "baseline seed 0: best val macro AUC" in r.stdout and "2 processes)" in r.stdout
+    run = Run.create("smoke", work_dir=work, results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
+    pred = run.predictions("baseline", 0)
+    assert pred["val"].shape == (len(run.indices("val")), len(run.targets))
+    assert pred["test"].shape == (len(run.indices("test")), len(run.targets))
+    assert np.isclose(pred["history"][0]["val_score"], macro_auc(run.y[pred["val_idx"]], pred["val"]), atol=1e-6)
+
+
+def test_localization_does_not_depend_on_the_chunk_size(smoke_run, tmp_path):
+    from sednn import cam
+    from sednn.experiment import Run
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    whole = cam.localization(run, ["baseline"], 0, max_images=4)[2]
+    chunked = cam.localization(run, ["baseline"], 0, max_images=4, chunk=3)[2]
+    assert len(whole) > 3  # more than one chunk
+    np.testing.assert_allclose(chunked["energy"], whole["energy"], atol=1e-5)
+    assert (chunked["hit"] == whole["hit"]).all()

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from sednn.models import create_model
 from sednn.train import (TensorData, TrainConfig, augment, epoch_batches, fit, load_best, predict,
-                         steps_per_epoch)
+                         prepare_for_training, steps_per_epoch)
 
 
 def test_augmentation_moves_photo_and_map_together():
@@ -72,3 +72,26 @@ def test_missing_checkpoint_is_an_error(tmp_path):
     model = create_model("baseline", 3, 8, pretrained=False)
     with pytest.raises(FileNotFoundError, match="best.pt: no trained checkpoint"):
         load_best(model, tmp_path)
+
+
+def _cfg(**kw):
+    return TrainConfig(**{"epochs": 1, "batch_size": 8, "lr": 1e-3, "new_module_lr_mult": 10, "weight_decay": 1e-4,
+                          "seed": 0, **kw})
+
+
+def test_compile_wraps_the_step_and_shares_weights_but_not_the_signature():
+    model = create_model("baseline", 3, 8, pretrained=False)
+    net = prepare_for_training(model, _cfg(compile=True), torch.device("cpu"))
+    assert isinstance(net, torch._dynamo.eval_frame.OptimizedModule) and net._orig_mod is model
+    assert prepare_for_training(model, _cfg(), torch.device("cpu")) is model
+    assert _cfg(compile=True).signature() == _cfg().signature() != _cfg(lr=3e-3).signature()
+
+
+def test_augmentation_of_a_batch_part_equals_that_part_of_the_whole_batch():
+    """What each process of a multi-process run trains on: its rows, transformed as in a single process."""
+    data = _toy_data()
+    idx = torch.arange(8)
+    whole = data.batch(idx, torch.device("cpu"), torch.Generator().manual_seed(3))
+    half = data.batch(idx, torch.device("cpu"), torch.Generator().manual_seed(3), part=slice(4, 8))
+    for a, b in zip(whole, half):
+        assert torch.equal(a[4:], b)

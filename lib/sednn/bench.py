@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from . import labels as L
 from . import paths
@@ -21,7 +20,8 @@ from .io import write_csv
 from .models import create_model
 from .profiles import PROFILES, get_profile
 from .report import MAIN_MODELS
-from .train import TensorData, param_groups, resolve_device
+from .train import (TensorData, TrainConfig, make_optimizer, multilabel_loss, optimizer_step, prepare_for_training,
+                    resolve_device)
 
 MODELS = [*MAIN_MODELS, "se_only", "no_gate"]
 
@@ -49,20 +49,13 @@ def _timed(fn, steps: int, warmup: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def training_step(model, prof, dev):
-    """One optimiser step of the shared recipe on a given (image, map, target) batch."""
-    opt = torch.optim.AdamW(param_groups(model, prof.lr, prof.new_module_lr_mult))
-    amp = dev.type == "cuda"
-
-    def step(batch):
-        x, m, y = batch
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.binary_cross_entropy_with_logits(model(x, m).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+def training_step(model, prof, dev, compile: bool = False):
+    """``step(batch)``: the optimiser step of ``sednn.train.fit`` (same loss, autocast, optimiser, compile)."""
+    cfg = TrainConfig(prof.epochs, prof.batch_size, prof.lr, prof.new_module_lr_mult, prof.weight_decay, seed=0,
+                      device=str(dev), compile=compile)
+    net = prepare_for_training(model, cfg, dev)
+    opt = make_optimizer(model, cfg)
+    return lambda batch: optimizer_step(net, opt, multilabel_loss, batch, dev)
 
 
 def bench_model(name: str, prof, dev, num_labels: int):
@@ -83,7 +76,8 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
 
 
 def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmup: int = 3,
-              num_labels: int = 42, batch_size: int | None = None, rounds: int = 2) -> pd.DataFrame:
+              num_labels: int = 42, batch_size: int | None = None, rounds: int = 2,
+              compile: bool = False) -> pd.DataFrame:
     """Same batch and warm-up for every model; ``batch_size`` overrides the profile's (tests use a tiny one).
 
     Models are timed round-robin ``rounds`` times and each keeps its fastest round: on a shared CPU the
@@ -96,7 +90,7 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
     rows = []
     for name in MODELS * rounds:
         model = bench_model(name, prof, dev, num_labels)
-        step = training_step(model, prof, dev)
+        step = training_step(model, prof, dev, compile)
         batch = data.batch(torch.arange(bs), dev, gen)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -110,7 +104,8 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
         t_train = _timed(lambda: step(batch), steps, warmup, dev)
         model.eval()
         t_infer = _timed(infer_step, steps, warmup, dev)
-        rows.append({"model": name, "device": str(dev), "batch": bs, "image_hw": "x".join(map(str, prof.image_hw)),
+        rows.append({"model": name, "device": str(dev), "compiled": compile, "batch": bs,
+                     "image_hw": "x".join(map(str, prof.image_hw)),
                      "train_img_per_s": bs / t_train, "infer_img_per_s": bs / t_infer,
                      "train_step_s": t_train, "peak_mem_mb": _peak_mb(dev)})
     df = pd.DataFrame(rows).sort_values("train_step_s").drop_duplicates("model")
@@ -122,16 +117,48 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
 
     # Input pipeline: cutting, normalising and augmenting batches from the cache, vs batches already prepared.
     model = bench_model("baseline", prof, dev, num_labels).train()
-    step = training_step(model, prof, dev)
+    step = training_step(model, prof, dev, compile)
     prepared = data.batch(torch.arange(bs), dev, gen)
 
     t_pipeline = _timed(lambda: step(data.batch(torch.randperm(len(data), generator=gen)[:bs], dev, gen)),
                         steps, warmup, dev)
     t_prepared = _timed(lambda: step(prepared), steps, warmup, dev)
-    df = pd.concat([df, pd.DataFrame([{"model": "input pipeline (baseline)", "device": str(dev), "batch": bs,
+    df = pd.concat([df, pd.DataFrame([{"model": "input pipeline (baseline)", "device": str(dev),
+                                       "compiled": compile, "batch": bs,
                                        "image_hw": df["image_hw"][0], "train_step_s": t_pipeline,
                                        "loader_overhead_ratio": t_pipeline / t_prepared}])], ignore_index=True)
     return df
+
+
+def profile_ops(profile: str = "cpu", device: str = "auto", models=("baseline", "proposed"), steps: int = 5,
+                warmup: int = 2, num_labels: int = 42, batch_size: int | None = None, top: int = 12) -> pd.DataFrame:
+    """Where a training step spends its time: torch.profiler's operators ranked by self time, per model,
+    with each operator's share of the step's total self time."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    prof, dev = get_profile(profile), resolve_device(device)
+    bs = batch_size or prof.batch_size
+    data = synthetic_data(prof, bs, num_labels, dev)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    rows = []
+    for name in models:
+        model = bench_model(name, prof, dev, num_labels).train()
+        step, batch = training_step(model, prof, dev), data.batch(torch.arange(bs), dev, torch.Generator())
+        for _ in range(warmup):
+            step(batch)
+        _sync(dev)
+        with torch_profile(activities=activities) as trace:
+            for _ in range(steps):
+                step(batch)
+            _sync(dev)
+        events = trace.key_averages()
+        time_of = (lambda e: e.self_device_time_total) if dev.type == "cuda" else (lambda e: e.self_cpu_time_total)
+        total = sum(time_of(e) for e in events)
+        for e in sorted(events, key=time_of, reverse=True)[:top]:
+            rows.append({"model": name, "device": str(dev), "batch": bs, "operator": e.key,
+                         "calls_per_step": e.count / steps,
+                         "self_ms_per_step": time_of(e) / 1e3 / steps, "share_of_step": time_of(e) / total})
+    return pd.DataFrame(rows)
 
 
 def main(argv=None) -> int:
@@ -142,11 +169,19 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
     ap.add_argument("--out", default=str(paths.RESULTS_DIR / "bench.csv"))
+    ap.add_argument("--ops-out", default=str(paths.RESULTS_DIR / "bench_ops.csv"),
+                    help="torch.profiler operator table; empty: skip")
     args = ap.parse_args(argv)
-    df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size, rounds=args.rounds)
+    df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size, rounds=args.rounds,
+                   compile=args.compile)
     write_csv(args.out, df)
     print(df.to_markdown(index=False, floatfmt=".3f"))
+    if args.ops_out:
+        ops = profile_ops(args.profile, args.device, batch_size=args.batch_size)
+        write_csv(args.ops_out, ops)
+        print(ops.to_markdown(index=False, floatfmt=".3f"))
     return 0
 
 

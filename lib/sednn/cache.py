@@ -38,6 +38,10 @@ class ArrayCache:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
+    def sha256(self, name: str) -> str | None:
+        """Recorded checksum of ``name`` (None if never built): a cheap fingerprint of its content."""
+        return self._index().get(name, {}).get("sha256")
+
     def is_valid(self, name: str, params: dict) -> bool:
         """True when ``name`` was built with ``params`` and its file matches the recorded checksum."""
         entry = self._index().get(name)

@@ -82,19 +82,21 @@ def positive_pairs(run, indices) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def localization(run, models: list[str], seed: int, max_images: int | None = None):
-    """CAM localization on pixel-annotated test images. Returns (summary per model, detail per pair)."""
+def localization(run, models: list[str], seed: int, max_images: int | None = None, chunk: int = 256):
+    """CAM localization on pixel-annotated test images. Returns (summary per model, detail per pair).
+    Inputs are built ``chunk`` pairs at a time, so memory does not grow with the number of pairs."""
     idx = run.indices("test", "pixel")
     idx = idx[:max_images] if max_images else idx
     pairs = positive_pairs(run, idx)
     data, device = run.tensor_data(), torch.device(run.device)
-    rows_t = torch.as_tensor(pairs["row"].to_numpy())
+    rows_t = torch.as_tensor(pairs["row"].to_numpy(copy=True))
     masks = run.gt_fine[pairs["row"].to_numpy()] == pairs["fine_index"].to_numpy()[:, None, None]
     details = []
     for name in tqdm(models, desc="CAM localization", leave=False):
         model = run.load_model(name, seed).to(device)
-        x, m, _ = data.batch(rows_t, device)
-        cams = grad_cam(model, x, m, pairs["label_index"].to_numpy())
+        labels = pairs["label_index"].to_numpy()
+        cams = np.concatenate([grad_cam(model, *data.batch(rows_t[i:i + chunk], device)[:2], labels[i:i + chunk])
+                               for i in range(0, len(rows_t), chunk)])
         details.append(pd.concat([pairs.drop(columns=["fine_index"]).assign(model=name),
                                   localization_scores(cams, masks)], axis=1))
     detail = pd.concat(details, ignore_index=True)
@@ -190,10 +192,10 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
                               np.random.default_rng(swap_seed))
     device = torch.device(run.device)
     parser = load_best(run._parser(pretrained=False), run.parser_dir, device)
-    tmp = TensorData.from_arrays(swapped, np.zeros((len(idx), 1, 1, 1), np.uint8), run.y[idx], *run._norm())
+    tmp = TensorData.from_arrays(swapped, np.zeros((len(idx), 1, 1, 1), np.uint8), run.y[idx], *run.norm_stats)
     maps = predict(parser, tmp, np.arange(len(idx)), device, run.profile.batch_size * 2,
                    output=lambda z: torch.softmax(z.float(), 1))
-    swapped_data = TensorData.from_arrays(swapped, (maps * 255).round().astype(np.uint8), run.y[idx], *run._norm())
+    swapped_data = TensorData.from_arrays(swapped, (maps * 255).round().astype(np.uint8), run.y[idx], *run.norm_stats)
     y = run.y[idx]
     rows = []
     for name in models:

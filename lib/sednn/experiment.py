@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
+from . import distributed as dist
 from . import labels as L
 from . import paths
 from .cache import NO_MAP, ArrayCache, cache_fine_maps, cache_photos
@@ -22,13 +23,14 @@ from .io import atomic_write, sha256_file, sha256_json, write_csv, write_json
 from .metrics import macro_auc
 from .models import create_backbone, create_model
 from .profiles import Profile, get_profile
-from .train import (TensorData, TrainConfig, epoch_batches, fit, load_best, predict, resolve_device,
-                    seed_everything, steps_per_epoch)
+from .train import (TensorData, TrainConfig, epoch_batches, fit, load_best, multilabel_loss, predict,
+                    random_affine, resolve_device, seed_everything, steps_per_epoch, warp)
 
 log = logging.getLogger(__name__)
 
 
-TRAINING_CODE = ("models", "train.py", "experiment.py", "data.py", "cache.py", "labels.py", "profiles.py")
+TRAINING_CODE = ("models", "train.py", "distributed.py", "experiment.py", "data.py", "cache.py", "labels.py",
+                 "profiles.py")
 
 
 def code_fingerprint() -> str:
@@ -47,6 +49,7 @@ class Run:
     data_dir: str | None = None
     device: str = "auto"
     backbone: str = "efficientnet_lite0"
+    compile: bool = False  # torch.compile training steps (same weights up to float rounding, not in signatures)
     work_dir: Path = None
     results_dir: Path = paths.RESULTS_DIR
     figures_dir: Path = paths.FIGURES_DIR
@@ -54,9 +57,10 @@ class Run:
 
     @classmethod
     def create(cls, profile: str = "cpu", seed: int = 0, data_dir=None, device: str = "auto",
-               backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None) -> "Run":
+               backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None,
+               compile: bool = False) -> "Run":
         prof = get_profile(profile)
-        run = cls(prof, seed, data_dir, str(resolve_device(device)), backbone,
+        run = cls(prof, seed, data_dir, str(resolve_device(device)), backbone, compile,
                   Path(work_dir) if work_dir else paths.work_dir_for(prof.name),
                   Path(results_dir) if results_dir else paths.RESULTS_DIR,
                   Path(figures_dir) if figures_dir else paths.FIGURES_DIR)
@@ -172,7 +176,7 @@ class Run:
     def parser_config(self) -> TrainConfig:
         p = self.profile
         return TrainConfig(p.parser_epochs, p.batch_size, p.lr, p.new_module_lr_mult, p.weight_decay, self.seed,
-                           self.device)
+                           self.device, self.compile)
 
     def _parser(self, pretrained: bool):
         from .models import SemanticParser
@@ -188,7 +192,7 @@ class Run:
 
     def parser_signature(self) -> str:
         return self.parser_config().signature(model="parser", backbone=self.backbone, code=code_fingerprint(),
-                                              photos=self.array_cache._index().get("photos", {}).get("sha256"),
+                                              photos=self.array_cache.sha256("photos"),
                                               rows=self.table[["id", "split"]].to_numpy().tolist())
 
     def train_parser(self):
@@ -199,15 +203,13 @@ class Run:
             raise ValueError("no pixel-annotated training images: the parser cannot be trained")
         s = self.profile.map_stride
         labels = torch.from_numpy(self.gt_regions[:, s // 2::s, s // 2::s].copy())  # (N, h, w) nearest
-        data = TensorData.from_arrays(self.photos, np.zeros((len(self.photos), 1, 1, 1), np.uint8), self.y,
-                                      *self._norm())
-        cfg = self.parser_config()
-        from .train import random_affine, warp
+        data, cfg = self.photo_data(), self.parser_config()
 
         def batches(gen):
             for idx in epoch_batches(train_idx, cfg.batch_size, gen):
+                part = dist.local_part(len(idx))  # all of it in a single process
+                theta, idx = random_affine(len(idx), gen)[part], idx[part]
                 x = data.normalize(data.images[idx].to(device))
-                theta = random_affine(len(idx), gen)
                 y = warp(labels[idx][:, None].float().to(device), theta, mode="nearest")[:, 0].long()
                 yield warp(x, theta).contiguous(memory_format=torch.channels_last), y
 
@@ -221,9 +223,16 @@ class Run:
                       score_fn=None, signature=self.parser_signature(), desc="parser")
         return parser, history
 
-    def _norm(self):
+    @cached_property
+    def norm_stats(self) -> tuple[tuple, tuple]:
+        """The backbone's input mean and std."""
         spec = create_backbone(self.backbone, pretrained=False).spec
         return spec.mean, spec.std
+
+    def photo_data(self) -> TensorData:
+        """Photos only (the parser's input): a placeholder map per image."""
+        return TensorData.from_arrays(self.photos, np.zeros((len(self.photos), 1, 1, 1), np.uint8), self.y,
+                                      *self.norm_stats)
 
     def predict_maps(self, parser=None) -> np.ndarray:
         """Soft region maps (N, K, h, w) uint8 for every image, from the trained parser (cached)."""
@@ -231,9 +240,7 @@ class Run:
 
         def build():
             model = parser or load_best(self._parser(pretrained=False), self.parser_dir)
-            data = TensorData.from_arrays(self.photos, np.zeros((len(self.photos), 1, 1, 1), np.uint8), self.y,
-                                          *self._norm())
-            probs = predict(model, data, np.arange(len(self.photos)), torch.device(self.device),
+            probs = predict(model, self.photo_data(), np.arange(len(self.photos)), torch.device(self.device),
                             self.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
             return (probs * 255).round().astype(np.uint8)
 
@@ -248,13 +255,14 @@ class Run:
     # ------------------------------------------------------------------ classifiers (notebooks 03-05)
     def tensor_data(self) -> TensorData:
         if "tensor_data" not in self._cache:
-            self._cache["tensor_data"] = TensorData.from_arrays(self.photos, self.maps_pred, self.y, *self._norm(),
+            self._cache["tensor_data"] = TensorData.from_arrays(self.photos, self.maps_pred, self.y, *self.norm_stats,
                                                                 device=self.device)
         return self._cache["tensor_data"]
 
     def classifier_config(self, seed: int) -> TrainConfig:
         p = self.profile
-        return TrainConfig(p.epochs, p.batch_size, p.lr, p.new_module_lr_mult, p.weight_decay, seed, self.device)
+        return TrainConfig(p.epochs, p.batch_size, p.lr, p.new_module_lr_mult, p.weight_decay, seed, self.device,
+                           self.compile)
 
     def build_model(self, name: str, seed: int, pretrained: bool = True):
         seed_everything(seed)
@@ -276,28 +284,27 @@ class Run:
         y_val = self.y[val_idx]
         model = self.build_model(name, seed)
 
-        def batches(gen):
-            return (data.batch(idx, device, gen) for idx in epoch_batches(train_idx, cfg.batch_size, gen))
-
-        def loss_fn(model, batch):
-            x, m, y = batch
-            return F.binary_cross_entropy_with_logits(model(x, m).float(), y)
+        def batches(gen):  # under torchrun each process takes its part of every batch
+            return (data.batch(idx, device, gen, part=dist.local_part(len(idx)))
+                    for idx in epoch_batches(train_idx, cfg.batch_size, gen))
 
         def score_fn(model):
             return macro_auc(y_val, predict(model, data, val_idx, device, cfg.batch_size * 2))
 
         signature = cfg.signature(model=name, backbone=self.backbone, code=code_fingerprint(),
-                                  maps=self.array_cache._index().get("maps_pred", {}).get("sha256"),
+                                  maps=self.array_cache.sha256("maps_pred"),
                                   rows=self.table[["id", "split"]].to_numpy().tolist(),
                                   freeze=self.profile.freeze_stages)
         history = fit(model, cfg, self.checkpoint_dir(name, seed), batches=batches,
-                      steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=loss_fn,
+                      steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=multilabel_loss,
                       score_fn=score_fn, signature=signature, desc=f"{name} s{seed}")
         val = predict(model, data, val_idx, device, cfg.batch_size * 2)
         test = predict(model, data, test_idx, device, cfg.batch_size * 2)  # the one use of the test split
-        atomic_write(self.prediction_path(name, seed),
-                     lambda p: np.savez(p.open("wb"), val=val, test=test, val_idx=val_idx, test_idx=test_idx,
-                                        history=json.dumps(history)))
+        if dist.is_main():
+            atomic_write(self.prediction_path(name, seed),
+                         lambda p: np.savez(p.open("wb"), val=val, test=test, val_idx=val_idx, test_idx=test_idx,
+                                            history=json.dumps(history)))
+        dist.barrier()
         return {"model": name, "seed": seed, "history": history}
 
     def train_all(self, names: list[str]) -> list[dict]:

@@ -66,7 +66,7 @@ def versions() -> dict:
 def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", data_dir: str | None = None,
                   notebooks: list[str] | None = None, work_dir: str | Path | None = None,
                   results_dir: str | Path | None = None, figures_dir: str | Path | None = None,
-                  notebooks_dir: str | Path = paths.NOTEBOOKS_DIR) -> dict:
+                  notebooks_dir: str | Path = paths.NOTEBOOKS_DIR, compile: bool = False) -> dict:
     import papermill as pm
 
     prof = get_profile(profile)
@@ -77,6 +77,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     for d in (work, results, figures, executed):
         d.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "SEED": seed, "DATA_DIR": str(data_dir) if data_dir else None, "DEVICE": device,
+              "COMPILE": compile,
               "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
     record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
               "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
@@ -116,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default=None)
     ap.add_argument("--results-dir", default=None)
     ap.add_argument("--figures-dir", default=None)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training steps")
     args = ap.parse_args(argv)
     try:
         record = run_notebooks(args.profile, args.seed, args.device, args.data_dir, args.notebooks, args.work_dir,
-                               args.results_dir, args.figures_dir)
+                               args.results_dir, args.figures_dir, compile=args.compile)
     except NotebookFailed as e:
         print(f"[sednn] FAILED: {e}", file=sys.stderr)
         return 1

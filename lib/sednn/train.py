@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed as dist
 from .io import atomic_write, sha256_json
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,18 @@ class TensorData:
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def batch(self, idx: torch.Tensor, device: torch.device, generator: torch.Generator | None = None,
-              maps: torch.Tensor | None = None):
-        """(image, map, target) on ``device``; ``generator`` given -> augmented."""
-        idx = idx.to(self.images.device)
+              maps: torch.Tensor | None = None, part: slice = slice(None)):
+        """(image, map, target) on ``device``; ``generator`` given -> augmented.
+
+        ``part``: the rows of this global batch that this process trains on. The augmentation is drawn for
+        the whole batch first, so every row gets the same transform as in a single-process run."""
+        theta = random_affine(len(idx), generator)[part] if generator is not None else None
+        idx = idx[part].to(self.images.device)
         x = self.normalize(self.images[idx].to(device, non_blocking=True))
         m = (self.maps if maps is None else maps)[idx].to(device, non_blocking=True).float().div_(255)
         y = self.targets[idx].to(device, non_blocking=True)
-        if generator is not None:
-            x, m = augment(x, m, generator)
+        if theta is not None:
+            x, m = augment(x, m, generator, theta)
         return x, m, y
 
 
@@ -91,7 +96,7 @@ def warp(t: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.
     return F.grid_sample(t, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
-def augment(image: torch.Tensor, semantic_map: torch.Tensor, generator: torch.Generator, theta=None):
+def augment(image: torch.Tensor, semantic_map: torch.Tensor, generator: torch.Generator | None = None, theta=None):
     """The same flip/scale/crop for photo and map. Normalised coordinates make one theta fit both sizes."""
     theta = random_affine(len(image), generator) if theta is None else theta
     return warp(image, theta).contiguous(memory_format=torch.channels_last), warp(semantic_map, theta)
@@ -107,9 +112,12 @@ class TrainConfig:
     weight_decay: float
     seed: int
     device: str = "cpu"
+    compile: bool = False  # torch.compile the training forward/backward
+    sync_batchnorm: bool = True  # multi-GPU: BatchNorm statistics over the global batch
 
     def signature(self, **extra) -> str:
-        return sha256_json({**asdict(self), **extra})
+        """What the weights depend on; how the step is executed (compiled or not) is left out."""
+        return sha256_json({**{k: v for k, v in asdict(self).items() if k != "compile"}, **extra})
 
 
 def param_groups(model: nn.Module, lr: float, mult: float) -> list[dict]:
@@ -120,8 +128,48 @@ def param_groups(model: nn.Module, lr: float, mult: float) -> list[dict]:
             {"params": [p for p in params if id(p) not in body], "lr": lr * mult}]
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(param_groups(model, cfg.lr, cfg.new_module_lr_mult), weight_decay=cfg.weight_decay)
+
+
+def multilabel_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    """Binary cross-entropy over every label; logits cast to float32 (they may come out of bf16 autocast)."""
+    x, m, y = batch
+    return F.binary_cross_entropy_with_logits(model(x, m).float(), y)
+
+
+def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch, device: torch.device):
+    """The one training step of every model: bf16 autocast on CUDA, backward, optimiser step; returns the loss."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        loss = loss_fn(net, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def prepare_for_training(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """Model on ``device`` in channels-last memory; returns what the step calls: the model itself, wrapped in
+    DistributedDataParallel under ``torchrun``, and compiled when asked. Weights stay shared with ``model``."""
+    model.to(device).to(memory_format=torch.channels_last)
+    net = model
+    if dist.world()[1] > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda" and cfg.sync_batchnorm:
+            nn.SyncBatchNorm.convert_sync_batchnorm(model)  # replaces the BatchNorm children in place
+            model.to(device)
+        # "cuda" means this process's current GPU (set from LOCAL_RANK by sednn.distributed.init_from_env)
+        net = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda"
+                                      else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    return net
+
+
 def _save(obj, path: Path) -> None:
-    atomic_write(path, lambda p: torch.save(obj, p))
+    if dist.is_main():  # one writer; the others wait at the next barrier
+        atomic_write(path, lambda p: torch.save(obj, p))
 
 
 def load_best(model: nn.Module, ckpt_dir: str | Path, device="cpu") -> nn.Module:
@@ -144,10 +192,11 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
     Every epoch reseeds from (seed, epoch), so a resumed run matches an uninterrupted one.
     """
     device = resolve_device(cfg.device)
+    rank, _ = dist.world()
     ckpt_dir = Path(ckpt_dir)
     last, best = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    model.to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.new_module_lr_mult), weight_decay=cfg.weight_decay)
+    net = prepare_for_training(model, cfg, device)
+    opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
     start, history, best_score = 0, [], -math.inf
     if last.exists():
@@ -157,34 +206,36 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             start, history, best_score = state["epoch"], state["history"], state["best_score"]
-            log.info("%s: resuming at epoch %d of %d", desc, start, cfg.epochs)
+            if rank == 0:
+                log.info("%s: resuming at epoch %d of %d", desc, start, cfg.epochs)
         else:
             log.warning("%s: checkpoint in %s is from another configuration; training from scratch", desc, ckpt_dir)
-    use_amp = device.type == "cuda"
+    need_best = not best.exists()  # read before any process can write it
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         epoch_seed = cfg.seed * 100_003 + epoch
-        torch.manual_seed(epoch_seed)  # dropout
-        gen = torch.Generator().manual_seed(epoch_seed)  # order and augmentation
+        torch.manual_seed(epoch_seed + 7919 * rank)  # dropout: each process draws its own masks
+        gen = torch.Generator().manual_seed(epoch_seed)  # order and augmentation: the same in every process
         model.train()
         losses = []
-        for batch in tqdm(batches(gen), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = loss_fn(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        for batch in tqdm(batches(gen), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}",
+                          leave=False, disable=rank > 0):
+            losses.append(optimizer_step(net, opt, loss_fn, batch, device))
             sched.step()
-            losses.append(loss.item())
-        score = float(score_fn(model)) if score_fn is not None else float(epoch)
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_score": score,
+        dist.sync_buffers(model)  # every process scores (and saves) rank 0's model
+        score = float(score_fn(model)) if score_fn is not None else float(epoch)  # same in every process
+        train_loss = dist.mean_over_processes(float(torch.stack(losses).float().mean()))
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_score": score,
                         "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0})
-        if score > best_score or not best.exists():
+        if score > best_score or need_best:
+            need_best = False
             best_score = max(score, best_score) if not math.isnan(score) else best_score
             _save({"model": model.state_dict(), "epoch": epoch + 1, "val_score": score}, best)
         _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                "epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}, last)
-        log.info("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, history[-1]["train_loss"], score)
+        dist.barrier()
+        if rank == 0:
+            log.info("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
     load_best(model, ckpt_dir, device)
     return history
 
@@ -203,12 +254,13 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 @torch.no_grad()
 def predict(model: nn.Module, data: TensorData, indices, device: torch.device, batch_size: int,
             maps: torch.Tensor | None = None, output: Callable = torch.sigmoid) -> np.ndarray:
-    """Model outputs for ``indices`` in order, no augmentation; ``maps`` replaces the stored maps."""
+    """Model outputs for ``indices`` in order, no augmentation; ``maps`` replaces the stored maps.
+    Under ``torchrun`` each process predicts its share and every process returns all rows."""
     model.eval().to(device)
     out = []
-    idx = torch.as_tensor(np.asarray(indices))
+    idx = torch.as_tensor(np.asarray(indices))[dist.split_evenly(len(indices))]
     for i in range(0, len(idx), batch_size):
         x, m, _ = data.batch(idx[i:i + batch_size], device, maps=maps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out.append(output(model(x, m)).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0,))
+    return dist.gather_rows(torch.cat(out).numpy() if out else np.zeros((0,), np.float32))

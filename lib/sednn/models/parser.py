@@ -13,6 +13,7 @@ class SemanticParser(nn.Module):
     def __init__(self, backbone: Backbone, num_regions: int, width: int = 64):
         super().__init__()
         self.backbone = backbone
+        backbone.head.requires_grad_(False)  # unused by the decoder; frozen so DDP expects no gradient for it
         self.pyramid = backbone.spec.pyramid_stages  # strides 8, 16, 32
         self.lateral = nn.ModuleList(nn.Conv2d(backbone.spec.stage_channels[i], width, 1) for i in self.pyramid)
         self.fuse = conv_bn_relu(width, width)
