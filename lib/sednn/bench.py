@@ -77,18 +77,21 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
 
 def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmup: int = 3,
               num_labels: int = 42, batch_size: int | None = None, rounds: int = 2,
-              compile: bool = False) -> pd.DataFrame:
+              compile: bool = False, models: list[str] | None = None) -> pd.DataFrame:
     """Same batch and warm-up for every model; ``batch_size`` overrides the profile's (tests use a tiny one).
 
     Models are timed round-robin ``rounds`` times and each keeps its fastest round: on a shared CPU the
     first model measured was otherwise systematically slower (process warm-up), biasing the ratios."""
     prof, dev = get_profile(profile), resolve_device(device)
+    models = list(models or MODELS)
+    if "baseline" not in models:
+        raise ValueError("the baseline is the reference of every ratio: include it in models")
     bs = batch_size or prof.batch_size
     data = synthetic_data(prof, bs * 4, num_labels, dev)
     gen = torch.Generator().manual_seed(0)
     amp = dev.type == "cuda"
     rows = []
-    for name in MODELS * rounds:
+    for name in models * rounds:
         model = bench_model(name, prof, dev, num_labels)
         step = training_step(model, prof, dev, compile)
         batch = data.batch(torch.arange(bs), dev, gen)
@@ -109,8 +112,8 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
                      "train_img_per_s": bs / t_train, "infer_img_per_s": bs / t_infer,
                      "train_step_s": t_train, "peak_mem_mb": _peak_mb(dev)})
     df = pd.DataFrame(rows).sort_values("train_step_s").drop_duplicates("model")
-    df = df.set_index("model").loc[MODELS].reset_index()
-    df["infer_img_per_s"] = pd.DataFrame(rows).groupby("model")["infer_img_per_s"].max().loc[MODELS].to_numpy()
+    df = df.set_index("model").loc[models].reset_index()
+    df["infer_img_per_s"] = pd.DataFrame(rows).groupby("model")["infer_img_per_s"].max().loc[models].to_numpy()
     base = df.set_index("model").loc["baseline"]
     df["train_step_ratio_to_baseline"] = df["train_step_s"] / base["train_step_s"]
     df["infer_ratio_to_baseline"] = base["infer_img_per_s"] / df["infer_img_per_s"]
@@ -170,12 +173,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    ap.add_argument("--models", nargs="*", default=None, help=f"default: {MODELS}")
     ap.add_argument("--out", default=str(paths.RESULTS_DIR / "bench.csv"))
     ap.add_argument("--ops-out", default=str(paths.RESULTS_DIR / "bench_ops.csv"),
                     help="torch.profiler operator table; empty: skip")
     args = ap.parse_args(argv)
     df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size, rounds=args.rounds,
-                   compile=args.compile)
+                   compile=args.compile, models=args.models)
     write_csv(args.out, df)
     print(df.to_markdown(index=False, floatfmt=".3f"))
     if args.ops_out:
