@@ -35,10 +35,11 @@ class TinyNet(nn.Module):
         return self.head(torch.cat([self.backbone(image).mean((2, 3)), semantic_map.mean((2, 3))], 1))
 
 
-def toy_data(n: int = 40, labels: int = 3) -> TensorData:
+def toy_data(n: int = 40, labels: int = 3, image_hw=(32, 24), regions: int = 4, map_hw=(8, 6)) -> TensorData:
+    """Random photos and maps with one learnable label (also used by test_train.py)."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (n, 32, 24, 3), dtype=np.uint8)
-    maps = rng.integers(0, 255, (n, 4, 8, 6), dtype=np.uint8)
+    images = rng.integers(0, 255, (n, *image_hw, 3), dtype=np.uint8)
+    maps = rng.integers(0, 255, (n, regions, *map_hw), dtype=np.uint8)
     y = (rng.random((n, labels)) < 0.5).astype(np.float32)
     images[y[:, 0] == 1, :, :, 0] = 255  # learnable signal
     return TensorData.from_arrays(images, maps, y, (0.5,) * 3, (0.5,) * 3)

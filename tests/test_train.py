@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ddp_fit_worker import toy_data
 from sednn.models import create_model
-from sednn.train import (TensorData, TrainConfig, augment, epoch_batches, fit, load_best, predict,
+from sednn.train import (TrainConfig, augment, epoch_batches, fit, load_best, predict,
                          prepare_for_training, steps_per_epoch)
 
 
@@ -19,13 +20,8 @@ def test_augmentation_moves_photo_and_map_together():
     assert torch.allclose(F.avg_pool2d(x[:, :1], 4), m, atol=0.08)
 
 
-def _toy_data(n=24, labels=3):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (n, 64, 32, 3), dtype=np.uint8)
-    maps = rng.integers(0, 255, (n, 8, 16, 8), dtype=np.uint8)
-    y = (rng.random((n, labels)) < 0.5).astype(np.float32)
-    images[y[:, 0] == 1, :, :, 0] = 255  # learnable signal
-    return TensorData.from_arrays(images, maps, y, (0.5,) * 3, (0.5,) * 3)
+def _toy_data():
+    return toy_data(24, image_hw=(64, 32), regions=8, map_hw=(16, 8))
 
 
 class Interrupted(Exception):
