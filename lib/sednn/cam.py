@@ -184,19 +184,15 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     Donor backgrounds come from pixel-annotated training photos.
     """
     from .metrics import macro_auc
-    from .train import TensorData, load_best, predict
+    from .train import TensorData, predict
 
     idx = run.indices("test", "pixel")
     donors = run.indices("train", "pixel")
     swapped = swap_background(run.photos[idx], run.gt_regions[idx], run.photos[donors], run.gt_regions[donors],
                               np.random.default_rng(swap_seed))
     device = torch.device(run.device)
-    parser = load_best(run._parser(pretrained=False), run.parser_dir, device)
-    tmp = TensorData.from_arrays(swapped, np.zeros((len(idx), 1, 1, 1), np.uint8), run.y[idx], *run.norm_stats)
-    maps = predict(parser, tmp, np.arange(len(idx)), device, run.profile.batch_size * 2,
-                   output=lambda z: torch.softmax(z.float(), 1))
-    swapped_data = TensorData.from_arrays(swapped, (maps * 255).round().astype(np.uint8), run.y[idx], *run.norm_stats)
     y = run.y[idx]
+    swapped_data = TensorData.from_arrays(swapped, run.parse(swapped), y, *run.norm_stats)
     rows = []
     for name in models:
         model = run.load_model(name, seed)

@@ -229,22 +229,27 @@ class Run:
         spec = create_backbone(self.backbone, pretrained=False).spec
         return spec.mean, spec.std
 
-    def photo_data(self) -> TensorData:
-        """Photos only (the parser's input): a placeholder map per image."""
-        return TensorData.from_arrays(self.photos, np.zeros((len(self.photos), 1, 1, 1), np.uint8), self.y,
-                                      *self.norm_stats)
+    def photo_data(self, photos: np.ndarray | None = None) -> TensorData:
+        """Photos only (the parser's input; default: every cached photo), a placeholder map per image."""
+        photos = self.photos if photos is None else photos
+        return TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
+                                      np.zeros((len(photos), 0), np.float32), *self.norm_stats)
+
+    def load_parser(self):
+        """The trained parser; a missing checkpoint raises."""
+        return load_best(self._parser(pretrained=False), self.parser_dir, self.device)
+
+    def parse(self, photos: np.ndarray, parser=None) -> np.ndarray:
+        """Soft region maps (N, K, h, w) uint8 (probability * 255) of uint8 photos (N, H, W, 3)."""
+        probs = predict(parser or self.load_parser(), self.photo_data(photos), np.arange(len(photos)),
+                        torch.device(self.device), self.profile.batch_size * 2,
+                        output=lambda z: torch.softmax(z.float(), 1))
+        return (probs * 255).round().astype(np.uint8)
 
     def predict_maps(self, parser=None) -> np.ndarray:
-        """Soft region maps (N, K, h, w) uint8 for every image, from the trained parser (cached)."""
+        """Soft region maps for every image, from the trained parser (cached)."""
         params = {"parser": self.parser_signature()}
-
-        def build():
-            model = parser or load_best(self._parser(pretrained=False), self.parser_dir)
-            probs = predict(model, self.photo_data(), np.arange(len(self.photos)), torch.device(self.device),
-                            self.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
-            return (probs * 255).round().astype(np.uint8)
-
-        maps = self.array_cache.get("maps_pred", params, build)
+        maps = self.array_cache.get("maps_pred", params, lambda: self.parse(self.photos, parser))
         self.__dict__["maps_pred"] = maps
         return maps
 
