@@ -37,7 +37,7 @@ bench: venv
 # Every classifier of the profile with DistributedDataParallel, one process per GPU (after notebooks 01-02);
 # `make reproduce` afterwards finds the checkpoints and only predicts and reports.
 train-ddp: venv
-	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.distributed --profile $(PROFILE) --device $(DEVICE)
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE)
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks

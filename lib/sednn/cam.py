@@ -9,8 +9,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import classifiers as C
 from . import labels as L
 from .cache import NO_MAP
+from .parsing import parse, predicted_maps
+
+
+def photo_data(run):
+    """Photos (not a stored prefix: CAMs need the image) with the main comparison's predicted maps."""
+    key = ("photo_data", run.profile.vocabulary)
+    if key not in run._cache:
+        run._cache[key] = run.data(predicted_maps(run, run.profile.vocabulary), with_prefix=None)
+    return run._cache[key]
+
+
+def load_main(run, name: str, seed: int):
+    """The main comparison's trained ``name`` (chosen lr multiplier)."""
+    return C.load_model(run, C.main_arm(run, name), seed)
 
 
 class MapBound(nn.Module):
@@ -88,12 +103,12 @@ def localization(run, models: list[str], seed: int, max_images: int | None = Non
     idx = run.indices("test", "pixel")
     idx = idx[:max_images] if max_images else idx
     pairs = positive_pairs(run, idx)
-    data, device = run.tensor_data(), torch.device(run.device)
+    data, device = photo_data(run), torch.device(run.device)
     rows_t = torch.as_tensor(pairs["row"].to_numpy(copy=True))
     masks = run.gt_fine[pairs["row"].to_numpy()] == pairs["fine_index"].to_numpy()[:, None, None]
     details = []
     for name in tqdm(models, desc="CAM localization", leave=False):
-        model = run.load_model(name, seed).to(device)
+        model = load_main(run, name, seed).to(device)
         labels = pairs["label_index"].to_numpy()
         cams = np.concatenate([grad_cam(model, *data.batch(rows_t[i:i + chunk], device)[:2], labels[i:i + chunk])
                                for i in range(0, len(rows_t), chunk)])
@@ -139,12 +154,12 @@ def uniform_maps(maps: torch.Tensor) -> torch.Tensor:
 
 def gate_study(run, seed: int, name: str = "proposed") -> pd.DataFrame:
     """Mean gate per channel on test images, with the predicted map and with the map removed."""
-    data, device = run.tensor_data(), torch.device(run.device)
+    data, device = photo_data(run), torch.device(run.device)
     idx = torch.as_tensor(run.indices("test"))
-    model = run.load_model(name, seed).to(device)
+    model = load_main(run, name, seed).to(device)
     with_map, without = [], []
     for i in range(0, len(idx), run.profile.batch_size):
-        x, m, _ = data.batch(idx[i:i + run.profile.batch_size], device)
+        x, m, _, _ = data.batch(idx[i:i + run.profile.batch_size], device)
         with_map.append(gate_values(model, x, m))
         without.append(gate_values(model, x, uniform_maps(m)))
     rows = []
@@ -192,11 +207,11 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
                               np.random.default_rng(swap_seed))
     device = torch.device(run.device)
     y = run.y[idx]
-    swapped_data = TensorData.from_arrays(swapped, run.parse(swapped), y, *run.norm_stats)
+    swapped_data = TensorData.from_arrays(swapped, parse(run, swapped, run.profile.vocabulary), y, *run.norm_stats)
     rows = []
     for name in models:
-        model = run.load_model(name, seed)
-        before = predict(model, run.tensor_data(), idx, device, run.profile.batch_size * 2)
+        model = load_main(run, name, seed)
+        before = predict(model, photo_data(run), idx, device, run.profile.batch_size * 2)
         after = predict(model, swapped_data, np.arange(len(idx)), device, run.profile.batch_size * 2)
         b, a = macro_auc(y, before), macro_auc(y, after)
         rows.append({"model": name, "seed": seed, "n_images": len(idx), "macro_auc_original": b,
@@ -206,9 +221,9 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
 
 def cams_for_pairs(run, models: list[str], seed: int, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Grad-CAMs of each model for given (row, label_index) pairs."""
-    data, device = run.tensor_data(), torch.device(run.device)
-    x, m, _ = data.batch(torch.as_tensor(pairs["row"].to_numpy()), device)
-    return {name: grad_cam(run.load_model(name, seed).to(device), x, m, pairs["label_index"].to_numpy())
+    data, device = photo_data(run), torch.device(run.device)
+    x, m, _, _ = data.batch(torch.as_tensor(pairs["row"].to_numpy()), device)
+    return {name: grad_cam(load_main(run, name, seed).to(device), x, m, pairs["label_index"].to_numpy())
             for name in models}
 
 

@@ -197,6 +197,11 @@ def build_ccp_manifest(root: str | Path, min_positives: int = L.MIN_POSITIVES) -
 
     positives = {name: sum(i in s for s in label_sets) for i, name in enumerate(names)}
     targets = L.select_targets(positives, min_positives)
+    if not targets:
+        top = sorted(((n, k) for k, n in positives.items() if k not in L.NON_TARGET_LABELS), reverse=True)[:5]
+        raise DatasetError(root / "annotations", f"no label has min_positives={min_positives} positive images, so "
+                           f"there is no target; the most frequent: {', '.join(f'{k} {n}' for n, k in top)}. "
+                           "Lower min_positives (profile) or add images")
     table = pd.DataFrame.from_records(records)
     hot = np.array([[names.index(t) in s for t in targets] for s in label_sets], dtype=np.uint8)
     table = pd.concat([table, pd.DataFrame(hot, columns=[LABEL_PREFIX + t for t in targets])], axis=1)
@@ -242,7 +247,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         raise DatasetError(path, f"manifest lacks columns {missing}")
     label_cols = [c for c in table.columns if c.startswith(LABEL_PREFIX)]
     if not label_cols:
-        raise DatasetError(path, f"manifest has no target columns (named '{LABEL_PREFIX}<name>')")
+        raise DatasetError(path, f"manifest has no target columns (named '{LABEL_PREFIX}<name>'); when it was "
+                           "built from CCP, no label reached the profile's min_positives")
     values = table[label_cols].to_numpy()
     if not np.isin(values, (0, 1)).all():
         raise DatasetError(path, "target columns must hold 0 or 1")

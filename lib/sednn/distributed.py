@@ -1,7 +1,5 @@
-"""Multi-process training with DistributedDataParallel: one process per GPU, launched by ``torchrun``.
-
-    torchrun --nproc_per_node 4 -m sednn.distributed --profile gpu            # every classifier, every seed
-    torchrun --nproc_per_node 2 -m sednn.distributed --profile cpu --models baseline proposed
+"""Process helpers for multi-process training with DistributedDataParallel (one process per GPU, launched by
+``torchrun``; the entry point is ``sednn.launch``).
 
 Run notebooks 01 and 02 first (manifest, photo cache, parser maps). Each process holds the cached data on its
 device and trains on its part of every batch; gradients are averaged by DDP, so a step uses the same global
@@ -15,9 +13,7 @@ part of the batch and differ slightly from a single-process run.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
 import numpy as np
 import torch
@@ -98,40 +94,3 @@ def split_evenly(n: int) -> slice:
     rank, size = world()
     bounds = np.linspace(0, n, size + 1).round().astype(int)
     return slice(bounds[rank], bounds[rank + 1])
-
-
-# --------------------------------------------------------------------------- torchrun entry point
-def main(argv=None) -> int:
-    from .experiment import Run
-    from .profiles import PROFILES
-    from .report import MAIN_MODELS, ablation_models
-
-    ap = argparse.ArgumentParser(prog="torchrun ... -m sednn.distributed", description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
-    ap.add_argument("--models", nargs="*", default=None, help="default: the main models and the profile's ablations")
-    ap.add_argument("--seeds", nargs="*", type=int, default=None, help="default: the profile's")
-    ap.add_argument("--split-seed", type=int, default=0)
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (one GPU per process)")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--work-dir", default=None)
-    ap.add_argument("--compile", action="store_true", help="torch.compile the training forward/backward")
-    args = ap.parse_args(argv)
-    device = init_from_env(args.device)
-    try:
-        run = Run.create(args.profile, args.split_seed, args.data_dir, device, work_dir=args.work_dir,
-                         compile=args.compile)
-        run.maps_pred  # written by notebook 02; loading raises (in every process) when it is missing or stale
-        for name in args.models or [*MAIN_MODELS, *ablation_models(run)[1:]]:
-            for seed in args.seeds if args.seeds is not None else run.profile.seeds:
-                out = run.train_classifier(name, seed)
-                if is_main():
-                    best = max(out["history"], key=lambda h: h["val_score"])
-                    print(f"[sednn] {name} seed {seed}: best val macro AUC {best['val_score']:.4f} "
-                          f"(epoch {best['epoch']}, {world()[1]} processes)", flush=True)
-    finally:
-        shutdown()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

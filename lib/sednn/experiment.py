@@ -1,5 +1,8 @@
-"""The objects the notebooks work with: a ``Run`` (profile, seed, device, folders) that prepares
-data, trains the parser and the classifiers, and stores their predictions.
+"""The object every notebook starts from: a ``Run`` (profile, split seed, device, folders) and its data:
+the manifest, the cached photos and ground-truth maps, the stored backbone prefix.
+
+The parser lives in ``sednn.parsing``, the classifiers (tuning, seeds, ablation arms) in
+``sednn.classifiers``, the tables in ``sednn.report``; each takes a ``Run``.
 """
 from __future__ import annotations
 
@@ -15,22 +18,20 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from . import distributed as dist
 from . import labels as L
 from . import paths
 from .cache import NO_MAP, ArrayCache, cache_fine_maps, cache_photos
-from .io import atomic_write, sha256_file, sha256_json, write_csv, write_json
-from .metrics import macro_auc
-from .models import create_backbone, create_model
+from .features import stored_prefix
+from .io import sha256_array, sha256_file, sha256_json, write_csv, write_json
+from .models import create_backbone
 from .profiles import Profile, get_profile
-from .train import (TensorData, TrainConfig, epoch_batches, fit, load_best, multilabel_loss, predict,
-                    random_affine, resolve_device, seed_everything, steps_per_epoch, warp)
+from .train import TensorData, resolve_device, seed_everything, view_thetas
 
 log = logging.getLogger(__name__)
 
 
 TRAINING_CODE = ("models", "train.py", "distributed.py", "experiment.py", "data.py", "cache.py", "labels.py",
-                 "profiles.py")
+                 "profiles.py", "features.py", "parsing.py", "classifiers.py")
 
 
 def code_fingerprint() -> str:
@@ -78,7 +79,7 @@ class Run:
     def prepare_data(self) -> D.Manifest:
         """CCP -> manifest with split (work dir), splits.csv and labels.csv (results), photo cache."""
         root = D.resolve_ccp_root(self.data_dir)
-        manifest = D.build_ccp_manifest(root)
+        manifest = D.build_ccp_manifest(root, self.profile.min_positives)
         table = D.add_split(D.subsample(manifest.table, self.profile.max_images, self.seed), self.seed)
         manifest.table = table
         write_csv(self.manifest_path, table)
@@ -88,10 +89,10 @@ class Run:
                    {k: {"count": len(v), "ids": v} for k, v in manifest.warnings.items()})
         write_csv(self.results_dir / "splits.csv", table[["id", "source", "split"]])
         write_csv(self.results_dir / "labels.csv", self.label_table(table, manifest.targets))
-        for name in ("table", "label_info", "photos", "gt_fine", "gt_regions", "maps_pred"):
+        for name in ("table", "label_info", "photos", "gt_fine", "thetas"):
             self.__dict__.pop(name, None)
         self._cache.clear()
-        self.photos, self.gt_fine  # build the caches now
+        self.photos, self.gt_fine, self.prefix_features("image")  # build the caches now
         return manifest
 
     @staticmethod
@@ -99,7 +100,8 @@ class Run:
         rows = []
         for t in targets:
             col = table[D.LABEL_PREFIX + t]
-            row = {"label": t, "region": L.REGION_OF_LABEL[t], "positives": int(col.sum())}
+            row = {"label": t, "region": L.REGION_OF_LABEL[t], "garment": L.GARMENT_OF_LABEL[t],
+                   "positives": int(col.sum())}
             for key, grp in [*table.groupby("split"), *table.groupby("source")]:
                 row[f"positives_{key}"] = int(col[grp.index].sum())
             rows.append(row)
@@ -148,80 +150,45 @@ class Run:
         return cache_fine_maps(self.array_cache, self.table, self.profile.image_hw,
                                len(self.label_info["label_names"]))
 
-    @cached_property
-    def region_of_fine(self) -> np.ndarray:
-        """uint8 lookup: fine label index (and NO_MAP) -> region index (NO_MAP stays NO_MAP)."""
+    def class_of_fine(self, vocab: str) -> np.ndarray:
+        """uint8 lookup: fine label index (and NO_MAP) -> class index of ``vocab`` (NO_MAP stays NO_MAP)."""
         lut = np.full(256, NO_MAP, np.uint8)
         names = self.label_info["label_names"]
-        lut[: len(names)] = L.region_lookup(names)
+        lut[: len(names)] = L.class_lookup(names, vocab)
         return lut
 
-    @cached_property
-    def gt_regions(self) -> np.ndarray:
-        """(N, H, W) uint8 coarse region per pixel, NO_MAP where the image has no pixel annotation."""
-        return self.region_of_fine[self.gt_fine]
-
-    def gt_region_maps(self) -> np.ndarray:
-        """Ground-truth soft maps (N, K, h, w) uint8 for the oracle: one-hot regions area-pooled to map size."""
-        k, s = len(L.REGIONS), self.profile.map_stride
-        reg = torch.from_numpy(self.gt_regions.astype(np.int64))
-        onehot = F.one_hot(reg.clamp_max(k - 1), k).permute(0, 3, 1, 2).float()  # (N, K, H, W)
-        pooled = F.avg_pool2d(onehot, s)
-        out = (pooled * 255).round().to(torch.uint8).numpy()
-        has_gt = (self.gt_regions != NO_MAP).all((1, 2))
-        out[~has_gt] = self.maps_pred[~has_gt]
-        return out
-
-    # ------------------------------------------------------------------ parser (notebook 02)
-    def parser_config(self) -> TrainConfig:
-        p = self.profile
-        return TrainConfig(p.parser_epochs, p.batch_size, p.lr, p.new_module_lr_mult, p.weight_decay, self.seed,
-                           self.device, self.compile)
-
-    def _parser(self, pretrained: bool):
-        from .models import SemanticParser
-
-        seed_everything(self.seed)
-        parser = SemanticParser(create_backbone(self.backbone, pretrained), len(L.REGIONS))
-        parser.backbone.freeze(self.profile.freeze_stages)
-        return parser
+    def gt_classes(self, vocab: str) -> np.ndarray:
+        """(N, H, W) uint8 class of ``vocab`` per pixel, NO_MAP where the image has no pixel annotation."""
+        if ("gt", vocab) not in self._cache:
+            self._cache[("gt", vocab)] = self.class_of_fine(vocab)[self.gt_fine]
+        return self._cache[("gt", vocab)]
 
     @property
-    def parser_dir(self) -> Path:
-        return self.work_dir / "checkpoints" / "parser"
+    def gt_regions(self) -> np.ndarray:
+        return self.gt_classes("regions")
 
-    def parser_signature(self) -> str:
-        return self.parser_config().signature(model="parser", backbone=self.backbone, code=code_fingerprint(),
-                                              photos=self.array_cache.sha256("photos"),
-                                              rows=self.table[["id", "split"]].to_numpy().tolist())
-
-    def train_parser(self):
-        """Train on train-split pixel-annotated images only; val and test images are never seen."""
-        device = torch.device(self.device)
-        train_idx = self.indices("train", D.PIXEL_SOURCE)
-        if len(train_idx) == 0:
-            raise ValueError("no pixel-annotated training images: the parser cannot be trained")
+    def gt_labels_at_map_size(self, vocab: str) -> np.ndarray:
+        """(N, h, w) ground-truth classes at map resolution (nearest): the parser's training target."""
         s = self.profile.map_stride
-        labels = torch.from_numpy(self.gt_regions[:, s // 2::s, s // 2::s].copy())  # (N, h, w) nearest
-        data, cfg = self.photo_data(), self.parser_config()
+        return self.gt_classes(vocab)[:, s // 2::s, s // 2::s]
 
-        def batches(gen):
-            for idx in epoch_batches(train_idx, cfg.batch_size, gen):
-                part = dist.local_part(len(idx))  # all of it in a single process
-                theta, idx = random_affine(len(idx), gen)[part], idx[part]
-                x = data.normalize(data.images[idx].to(device))
-                y = warp(labels[idx][:, None].float().to(device), theta, mode="nearest")[:, 0].long()
-                yield warp(x, theta).contiguous(memory_format=torch.channels_last), y
+    def gt_soft_maps(self, vocab: str) -> np.ndarray:
+        """Ground-truth maps (N, K, h, w) uint8: one-hot classes area-pooled to map size. Images without a pixel
+        annotation have none: all zeros, so any use of them outside the pixel-annotated rows shows."""
+        k, s = len(L.vocabulary(vocab)[0]), self.profile.map_stride
+        gt = self.gt_classes(vocab)
+        has_gt = (gt != NO_MAP).all((1, 2))
+        out = np.zeros((len(gt), k, gt.shape[1] // s, gt.shape[2] // s), np.uint8)
+        for i in np.flatnonzero(has_gt):  # one image at a time: the one-hot of all of them is large
+            onehot = F.one_hot(torch.from_numpy(gt[i].astype(np.int64)), k).permute(2, 0, 1).float()[None]
+            out[i] = (F.avg_pool2d(onehot, s)[0] * 255).round().to(torch.uint8).numpy()
+        return out
 
-        def loss_fn(model, batch):
-            x, y = batch
-            return F.cross_entropy(model(x), y, ignore_index=NO_MAP)
-
-        parser = self._parser(pretrained=True)
-        history = fit(parser, cfg, self.parser_dir, batches=batches,
-                      steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=loss_fn,
-                      score_fn=None, signature=self.parser_signature(), desc="parser")
-        return parser, history
+    # ------------------------------------------------------------------ stored views and prefix
+    @cached_property
+    def thetas(self) -> torch.Tensor:
+        """(N, V, 2, 3) the stored augmented views of every image (fixed by the split seed)."""
+        return view_thetas(len(self.table), self.profile.views, self.seed)
 
     @cached_property
     def norm_stats(self) -> tuple[tuple, tuple]:
@@ -229,104 +196,24 @@ class Run:
         spec = create_backbone(self.backbone, pretrained=False).spec
         return spec.mean, spec.std
 
-    def photo_data(self, photos: np.ndarray | None = None) -> TensorData:
-        """Photos only (the parser's input; default: every cached photo), a placeholder map per image."""
-        photos = self.photos if photos is None else photos
-        return TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
-                                      np.zeros((len(photos), 0), np.float32), *self.norm_stats)
+    def prefix_features(self, kind: str, maps: np.ndarray | None = None) -> np.ndarray | None:
+        """The stored frozen prefix (``sednn.features``) of the photos ("image") or of the photos masked with
+        ``maps`` ("masked"); None when the profile freezes nothing or ``kind`` is None (prefix learns)."""
+        stop = self.profile.freeze_stages
+        if stop == 0 or kind is None:
+            return None
+        masked = kind == "masked"
+        fingerprint = {"photos": self.array_cache.sha256("photos"), "views": [self.profile.views, self.seed],
+                       "maps": sha256_array(maps) if masked else None}
+        data = self.data(maps if masked else None, with_prefix=None)
+        return stored_prefix(self.array_cache, data, self.backbone, stop, torch.device(self.device),
+                             self.profile.batch_size * 2, masked, fingerprint)
 
-    def load_parser(self):
-        """The trained parser; a missing checkpoint raises."""
-        return load_best(self._parser(pretrained=False), self.parser_dir, self.device)
-
-    def parse(self, photos: np.ndarray, parser=None) -> np.ndarray:
-        """Soft region maps (N, K, h, w) uint8 (probability * 255) of uint8 photos (N, H, W, 3)."""
-        probs = predict(parser or self.load_parser(), self.photo_data(photos), np.arange(len(photos)),
-                        torch.device(self.device), self.profile.batch_size * 2,
-                        output=lambda z: torch.softmax(z.float(), 1))
-        return (probs * 255).round().astype(np.uint8)
-
-    def predict_maps(self, parser=None) -> np.ndarray:
-        """Soft region maps for every image, from the trained parser (cached)."""
-        params = {"parser": self.parser_signature()}
-        maps = self.array_cache.get("maps_pred", params, lambda: self.parse(self.photos, parser))
-        self.__dict__["maps_pred"] = maps
-        return maps
-
-    @cached_property
-    def maps_pred(self) -> np.ndarray:
-        return self.array_cache.load("maps_pred", {"parser": self.parser_signature()})
-
-    # ------------------------------------------------------------------ classifiers (notebooks 03-05)
-    def tensor_data(self) -> TensorData:
-        if "tensor_data" not in self._cache:
-            self._cache["tensor_data"] = TensorData.from_arrays(self.photos, self.maps_pred, self.y, *self.norm_stats,
-                                                                device=self.device)
-        return self._cache["tensor_data"]
-
-    def classifier_config(self, seed: int) -> TrainConfig:
-        p = self.profile
-        return TrainConfig(p.epochs, p.batch_size, p.lr, p.new_module_lr_mult, p.weight_decay, seed, self.device,
-                           self.compile)
-
-    def build_model(self, name: str, seed: int, pretrained: bool = True):
-        seed_everything(seed)
-        model = create_model(name, len(self.targets), len(L.REGIONS), self.backbone, pretrained)
-        model.freeze_backbone(self.profile.freeze_stages)
-        return model
-
-    def checkpoint_dir(self, name: str, seed: int) -> Path:
-        return self.work_dir / "checkpoints" / f"{name}_s{seed}"
-
-    def prediction_path(self, name: str, seed: int) -> Path:
-        return self.work_dir / "predictions" / f"{name}_s{seed}.npz"
-
-    def train_classifier(self, name: str, seed: int) -> dict:
-        """Train one model with the shared recipe; store val/test probabilities and the history."""
-        device = torch.device(self.device)
-        data, cfg = self.tensor_data(), self.classifier_config(seed)
-        train_idx, val_idx, test_idx = (self.indices(s) for s in ("train", "val", "test"))
-        y_val = self.y[val_idx]
-        model = self.build_model(name, seed)
-
-        def batches(gen):  # under torchrun each process takes its part of every batch
-            return (data.batch(idx, device, gen, part=dist.local_part(len(idx)))
-                    for idx in epoch_batches(train_idx, cfg.batch_size, gen))
-
-        def score_fn(model):
-            return macro_auc(y_val, predict(model, data, val_idx, device, cfg.batch_size * 2))
-
-        signature = cfg.signature(model=name, backbone=self.backbone, code=code_fingerprint(),
-                                  maps=self.array_cache.sha256("maps_pred"),
-                                  rows=self.table[["id", "split"]].to_numpy().tolist(),
-                                  freeze=self.profile.freeze_stages)
-        history = fit(model, cfg, self.checkpoint_dir(name, seed), batches=batches,
-                      steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=multilabel_loss,
-                      score_fn=score_fn, signature=signature, desc=f"{name} s{seed}")
-        val = predict(model, data, val_idx, device, cfg.batch_size * 2)
-        test = predict(model, data, test_idx, device, cfg.batch_size * 2)  # the one use of the test split
-        if dist.is_main():
-            atomic_write(self.prediction_path(name, seed),
-                         lambda p: np.savez(p.open("wb"), val=val, test=test, val_idx=val_idx, test_idx=test_idx,
-                                            history=json.dumps(history)))
-        dist.barrier()
-        return {"model": name, "seed": seed, "history": history}
-
-    def train_all(self, names: list[str]) -> list[dict]:
-        return [self.train_classifier(n, s) for n in names for s in self.profile.seeds]
-
-    def load_model(self, name: str, seed: int):
-        """A trained model; a missing checkpoint raises (never untrained weights)."""
-        return load_best(self.build_model(name, seed, pretrained=False), self.checkpoint_dir(name, seed), self.device)
-
-    def predictions(self, name: str, seed: int) -> dict:
-        path = self.prediction_path(name, seed)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no predictions for {name} seed {seed}; train it first")
-        with np.load(path) as z:
-            out = {k: z[k] for k in z.files}
-        out["history"] = json.loads(str(out["history"]))
-        return out
-
-    def trained_models(self) -> list[str]:
-        return sorted({p.stem.rsplit("_s", 1)[0] for p in (self.work_dir / "predictions").glob("*.npz")})
+    def data(self, maps: np.ndarray | None = None, with_prefix: str | None = "image") -> TensorData:
+        """Photos, ``maps`` (None: a placeholder per image), targets and views as tensors; ``with_prefix``:
+        which stored prefix batches carry instead of the photo ("image", "masked", or None for the photo)."""
+        maps = np.zeros((len(self.photos), 1, 1, 1), np.uint8) if maps is None else maps
+        features = self.prefix_features(with_prefix, maps) if with_prefix else None
+        return TensorData.from_arrays(self.photos, maps, self.y, *self.norm_stats, device=self.device,
+                                      thetas=self.thetas, features=features,
+                                      start=self.profile.freeze_stages if features is not None else 0)

@@ -59,3 +59,8 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
 
 def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def sha256_array(array: np.ndarray) -> str:
+    """Content fingerprint of an in-memory array (its bytes, in C order)."""
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()

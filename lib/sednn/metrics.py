@@ -67,28 +67,38 @@ def relative_improvement(auc_model: np.ndarray, auc_base: np.ndarray) -> float:
 
 def bootstrap_macro_auc_difference(y_true: np.ndarray, scores_model: list[np.ndarray],
                                    scores_base: list[np.ndarray], n_resamples: int, seed: int,
-                                   chunk: int = 50) -> tuple[float, float, float]:
-    """Paired bootstrap over test images of macro AUC(model) - macro AUC(baseline).
+                                   resample_seeds: bool = True, chunk: int = 50) -> tuple[float, float, float]:
+    """Two-level paired bootstrap of seed-mean macro AUC(model) - seed-mean macro AUC(baseline).
 
-    Each side may hold several seeds' scores; each resample averages macro AUC over seeds.
+    Each resample draws test images with replacement (the same images for both sides) and, with
+    ``resample_seeds``, each side's training runs (seeds) with replacement, so the interval covers both the
+    sampling of test images and the spread between training runs. With one seed per side, or seeds that agree,
+    it equals the image-only bootstrap (the image draws come from their own generator).
     Returns (observed difference, 2.5 %, 97.5 %).
     """
     y_true = np.asarray(y_true)
-    rng = np.random.default_rng(seed)
+    image_rng, seed_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
 
-    def seed_mean_macro(y, scores_list):  # y: (R, N, L), each score: (R, N, L) -> (R,)
-        return np.mean([np.nanmean(auc_by_ranks(y, s), -1) for s in scores_list], 0)
+    def per_run_macro(y, scores_list):  # y: (R, N, L), each score: (R, N, L) -> (R, S)
+        return np.stack([np.nanmean(auc_by_ranks(y, s), -1) for s in scores_list], -1)
+
+    def seed_mean(per_run):  # (R, S) -> (R,): mean over a resample of the runs
+        if not resample_seeds:
+            return per_run.mean(-1)
+        pick = seed_rng.integers(0, per_run.shape[1], size=per_run.shape)
+        return np.take_along_axis(per_run, pick, -1).mean(-1)
 
     observed = (np.mean([macro_auc(y_true, s) for s in scores_model])
                 - np.mean([macro_auc(y_true, s) for s in scores_base]))
     diffs = []
     n = len(y_true)
     for start in range(0, n_resamples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        idx = image_rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
         y = y_true[idx]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples of rare labels
-            d = seed_mean_macro(y, [s[idx] for s in scores_model]) - seed_mean_macro(y, [s[idx] for s in scores_base])
+            d = (seed_mean(per_run_macro(y, [s[idx] for s in scores_model]))
+                 - seed_mean(per_run_macro(y, [s[idx] for s in scores_base])))
         diffs.append(d)
     diffs = np.concatenate(diffs)
     diffs = diffs[np.isfinite(diffs)]

@@ -11,6 +11,9 @@ from . import labels as L
 
 REGION_COLORS = np.array([[0, 0, 0], [240, 190, 150], [110, 60, 20], [220, 40, 40], [40, 80, 220],
                           [160, 40, 200], [240, 160, 0], [20, 180, 120]], np.uint8)
+# garments: background, skin, hair as in regions, then matplotlib's tab20 for the 14 garment classes
+GARMENT_COLORS = np.concatenate([REGION_COLORS[:3], (np.array(plt.get_cmap("tab20").colors[:14]) * 255).astype(np.uint8)])
+PALETTES = {"regions": REGION_COLORS, "garments": GARMENT_COLORS}
 
 
 def label_frequency(labels_df: pd.DataFrame):
@@ -38,17 +41,18 @@ def cooccurrence(y: np.ndarray, names: list[str]):
     return fig
 
 
-def colorize(regions: np.ndarray) -> np.ndarray:
-    """(H, W) region indices (255: none) -> (H, W, 3) uint8."""
-    out = REGION_COLORS[np.clip(regions, 0, len(REGION_COLORS) - 1)]
-    out[regions == 255] = 128
+def colorize(classes: np.ndarray, vocab: str = "regions") -> np.ndarray:
+    """(H, W) class indices of ``vocab`` (255: none) -> (H, W, 3) uint8."""
+    palette = PALETTES[vocab]
+    out = palette[np.clip(classes, 0, len(palette) - 1)]
+    out[classes == 255] = 128
     return out
 
 
-def region_legend(ax) -> None:
+def class_legend(ax, vocab: str = "regions") -> None:
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color=REGION_COLORS[i] / 255, label=r) for i, r in enumerate(L.REGIONS)],
+    ax.legend(handles=[Patch(color=PALETTES[vocab][i] / 255, label=r) for i, r in enumerate(L.vocabulary(vocab)[0])],
               loc="upper center", bbox_to_anchor=(0.5, 0), ncol=4, fontsize=8, frameon=False)
 
 
@@ -63,8 +67,8 @@ def photo_grid(photos: np.ndarray, titles: list[str], cols: int = 6):
     return fig
 
 
-def map_overlays(photos, gt_regions, pred_maps, titles):
-    """Per image: photo, ground-truth regions, predicted regions (argmax) over the photo."""
+def map_overlays(photos, gt_classes, pred_maps, titles, vocab: str = "regions"):
+    """Per image: photo, ground-truth classes, predicted classes (argmax) over the photo."""
     n = len(photos)
     fig, axes = plt.subplots(3, n, figsize=(2 * n, 9), squeeze=False)
     for j in range(n):
@@ -72,14 +76,14 @@ def map_overlays(photos, gt_regions, pred_maps, titles):
         pred = pred_maps[j].argmax(0).repeat(h // pred_maps.shape[2], 0).repeat(w // pred_maps.shape[3], 1)
         axes[0, j].imshow(photos[j])
         axes[0, j].set_title(titles[j], fontsize=7)
-        axes[1, j].imshow(colorize(gt_regions[j]))
+        axes[1, j].imshow(colorize(gt_classes[j], vocab))
         axes[2, j].imshow(photos[j])
-        axes[2, j].imshow(colorize(pred), alpha=0.55)
+        axes[2, j].imshow(colorize(pred, vocab), alpha=0.55)
         for i in range(3):
             axes[i, j].axis("off")
     axes[1, 0].set_title("ground truth", fontsize=8, loc="left")
     axes[2, 0].set_title("parser (argmax)", fontsize=8, loc="left")
-    region_legend(axes[2, n // 2])
+    class_legend(axes[2, n // 2], vocab)
     return fig
 
 
@@ -117,7 +121,7 @@ def training_curves(history: pd.DataFrame):
     return fig
 
 
-def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str):
+def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str, vocab: str = "regions"):
     """Rows: image pairs; columns: photo, semantic map (argmax), one CAM overlay per model."""
     n, names = len(photos), list(cams)
     fig, axes = plt.subplots(n, 2 + len(names), figsize=(2 * (2 + len(names)), 3 * n), squeeze=False)
@@ -126,7 +130,7 @@ def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], supti
         region = maps[i].argmax(0).repeat(h // maps.shape[2], 0).repeat(w // maps.shape[3], 1)
         axes[i, 0].imshow(photos[i])
         axes[i, 0].set_title(titles[i], fontsize=8)
-        axes[i, 1].imshow(colorize(region))
+        axes[i, 1].imshow(colorize(region, vocab))
         axes[i, 1].set_title("semantic map", fontsize=8)
         for j, name in enumerate(names):
             axes[i, 2 + j].imshow(photos[i])

@@ -1,4 +1,4 @@
-"""Run profiles: one knob for size, resolution, epochs and seeds."""
+"""Run profiles: one knob for size, resolution, epochs, seeds and the tuning budget."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -11,16 +11,23 @@ class Profile:
     image_hw: tuple[int, int]  # (H, W) photos are resized to; CCP photos are ~1.5:1 portrait
     map_stride: int  # semantic maps are stored at image_hw / map_stride
     epochs: int
-    parser_epochs: int
     batch_size: int
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...]  # model seeds of every main model (and of the ablations that carry the argument)
     lr: float
-    new_module_lr_mult: float  # heads and fusion modules learn faster than the pretrained body
-    freeze_stages: int  # leading backbone stages (after the stem) kept frozen; stem frozen when > 0
-    ablation_stage_variants: bool  # train the single-stage fusion variants (ablation d)
+    lr_mults: tuple[float, ...]  # tuning grid: new modules' lr = lr * mult; the same grid for every model
+    tune_seeds: tuple[int, ...]  # seeds whose mean validation macro AUC picks the grid point
+    freeze_stages: int  # stem + leading backbone stages kept frozen (their output is stored, sednn.features)
+    views: int  # stored augmented views per image (view 0: the photo itself)
+    parser_epochs: int  # the parser keeps its best epoch by validation mIoU
+    parser_lrs: tuple[float, ...]  # parser lr grid, chosen by validation mIoU
+    vocabulary: str  # the semantic map of the main comparison: "garments" or "regions" (sednn.labels)
+    other_vocabulary: bool  # ablation: proposed + best alternative on the other vocabulary
+    oracle_training: bool  # ablation: models trained and tested with ground-truth maps (pixel-annotated half)
+    stage_variants: bool  # ablation (d): single-stage fusion variants (first seed only)
     bootstrap: int
     cam_images: int  # test images drawn in each CAM grid
     localization_images: int | None  # pixel test images scored for localization; None: all
+    min_positives: int = 50  # a fine label is a target with at least this many positive images
     weight_decay: float = 1e-4
 
     def to_dict(self) -> dict:
@@ -29,17 +36,22 @@ class Profile:
 
 PROFILES = {
     # Tests: a few dozen images, tiny resolution, one epoch. Checks plumbing, not science.
-    "smoke": Profile("smoke", max_images=48, image_hw=(96, 64), map_stride=4, epochs=1, parser_epochs=1,
-                     batch_size=16, seeds=(0,), lr=1e-3, new_module_lr_mult=10.0, freeze_stages=2,
-                     ablation_stage_variants=True, bootstrap=50, cam_images=2, localization_images=4),
-    # Default of `make reproduce`: whole dataset on a 2-core CPU, one seed.
-    "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=4, parser_epochs=4,
-                   batch_size=32, seeds=(0,), lr=3e-3, new_module_lr_mult=10.0, freeze_stages=2,
-                   ablation_stage_variants=True, bootstrap=500, cam_images=6, localization_images=None),
-    # Full resolution and epochs on a GPU, three seeds.
-    "gpu": Profile("gpu", max_images=None, image_hw=(384, 256), map_stride=4, epochs=20, parser_epochs=20,
-                   batch_size=64, seeds=(0, 1, 2), lr=1e-3, new_module_lr_mult=10.0, freeze_stages=0,
-                   ablation_stage_variants=True, bootstrap=1000, cam_images=8, localization_images=None),
+    "smoke": Profile("smoke", max_images=48, image_hw=(96, 64), map_stride=4, epochs=1, batch_size=16, seeds=(0, 1),
+                     lr=1e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=2, parser_epochs=2,
+                     parser_lrs=(1e-3,), vocabulary="garments", other_vocabulary=True, oracle_training=True,
+                     stage_variants=True, bootstrap=50, cam_images=2, localization_images=4, min_positives=50),
+    # Default of `make reproduce`: the whole dataset on a 2-core CPU, three seeds, the tuning grid.
+    "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=8, batch_size=32,
+                   seeds=(0, 1, 2), lr=3e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=8,
+                   parser_epochs=15, parser_lrs=(1e-3, 3e-3), vocabulary="garments", other_vocabulary=False,
+                   oracle_training=True, stage_variants=False, bootstrap=1000, cam_images=6,
+                   localization_images=None),
+    # Full resolution, nothing frozen, everything on one GPU, with the same protocol.
+    "gpu": Profile("gpu", max_images=None, image_hw=(384, 256), map_stride=4, epochs=20, batch_size=64,
+                   seeds=(0, 1, 2), lr=1e-3, lr_mults=(1.0, 3.0, 10.0), tune_seeds=(0, 1, 2), freeze_stages=0,
+                   views=16, parser_epochs=30, parser_lrs=(3e-4, 1e-3, 3e-3), vocabulary="garments",
+                   other_vocabulary=True, oracle_training=True, stage_variants=True, bootstrap=1000, cam_images=8,
+                   localization_images=None),
 }
 
 

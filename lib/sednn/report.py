@@ -1,15 +1,19 @@
-"""Result tables from stored predictions. Test-split numbers only; seeds averaged, spread reported."""
+"""Result tables from stored predictions (test split; seeds averaged, their spread kept) and the verdict."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from . import classifiers as C
 from . import metrics as M
+from .classifiers import MAIN_MODELS, Arm
 from .experiment import Run
 from .io import write_csv, write_text
 from .models import MODEL_DESCRIPTIONS, count_parameters
 
-MAIN_MODELS = ["baseline", "early_fusion", "input_masking", "late_fusion", "proposed"]
+PAPER_REL_AUC_IMPROVEMENT_PCT = 15.27
 
 
 def describe(name: str) -> str:
@@ -18,29 +22,37 @@ def describe(name: str) -> str:
     return f"{text} (fusion at stage(s) {stages})" if stages else text
 
 
-def ablation_models(run: Run) -> list[str]:
+def argument_ablations() -> list[str]:
+    """Ablations that carry the argument: trained with every seed and the same tuning grid."""
+    return ["se_only", "no_gate"]
+
+
+def stage_variants(run: Run) -> list[str]:
     from .models import create_backbone
 
-    names = ["proposed", "se_only", "no_gate"]
-    if run.profile.ablation_stage_variants:
-        stages = create_backbone(run.backbone, pretrained=False).spec.default_fusion_stages
-        names += [f"proposed@{s}" for s in stages]
-    return names
+    if not run.profile.stage_variants:
+        return []
+    return [f"proposed@{s}" for s in create_backbone(run.backbone, pretrained=False).spec.default_fusion_stages]
 
 
-def _test_scores(run: Run, name: str) -> list[np.ndarray]:
-    return [run.predictions(name, s)["test"] for s in run.profile.seeds]
+def _scores(run: Run, arm: Arm, seeds, split: str = "test") -> list[np.ndarray]:
+    return [C.predictions(run, arm, s)[split] for s in seeds]
+
+
+def _rows_of(run: Run, arm: Arm) -> np.ndarray:
+    return C.arm_indices(run, arm, "test")
 
 
 def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
-    """Long table: model, source (all/pixel/tags), label, seed-mean AUC and AP, its std, counts."""
+    """Long table: model, source (all/pixel/tags), label, seed-mean AUC and AP, their spread, counts."""
     idx = run.indices("test")
     y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
     rows = []
     for name in models:
+        scores = _scores(run, C.main_arm(run, name), run.profile.seeds)
         for src in ["all", *sorted(set(sources))]:
             sel = np.ones(len(idx), bool) if src == "all" else sources == src
-            per_seed = [M.per_label_auc(y[sel], s[sel], run.targets) for s in _test_scores(run, name)]
+            per_seed = [M.per_label_auc(y[sel], s[sel], run.targets) for s in scores]
             df = per_seed[0][["label", "n_pos", "n_neg"]].copy()
             df["auc"] = np.mean([p["auc"] for p in per_seed], 0)
             df["auc_std"] = np.std([p["auc"] for p in per_seed], 0)
@@ -51,24 +63,26 @@ def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def comparison_table(run: Run, models: list[str], baseline: str = "baseline") -> pd.DataFrame:
-    """One row per model: macro AUC, mAP (mean and std over seeds), the paper's relative AUC improvement,
-    and a paired bootstrap 95% interval of the macro-AUC difference to the baseline; by source too."""
-    idx = run.indices("test")
+def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.DataFrame:
+    """One row per arm: macro AUC and mAP (mean and std over seeds), the paper's relative AUC improvement,
+    and the two-level bootstrap 95 % interval of the macro-AUC difference to ``baseline`` (test images and
+    seeds resampled); by annotation source too. ``arms``: row name -> arm, on the baseline's test rows."""
+    seeds = list(run.profile.seeds if seeds is None else seeds)
+    idx = _rows_of(run, baseline)
     y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
-    per_label = per_label_table(run, models + ([baseline] if baseline not in models else []))
-    base_auc = per_label.query("model == @baseline and source == 'all'")["auc"].to_numpy()
-    base_scores = _test_scores(run, baseline)
+    base_scores = _scores(run, baseline, run.profile.seeds)
+    base_auc = np.mean([M.per_label_auc(y, s)["auc"] for s in base_scores], 0)
     rows = []
-    for name in models:
-        scores = _test_scores(run, name)
+    for name, arm in arms.items():
+        scores = _scores(run, arm, seeds)
         summaries = pd.DataFrame([M.summarize(y, s, sources) for s in scores])
-        auc = per_label.query("model == @name and source == 'all'")["auc"].to_numpy()
-        row = {"model": name, "description": describe(name), "seeds": len(scores),
+        auc = np.mean([M.per_label_auc(y, s)["auc"] for s in scores], 0)
+        row = {"model": name, "description": describe(arm.model), "vocabulary": arm.vocabulary,
+               "lr_mult": C.resolve(run, arm).lr_mult, "seeds": len(scores),
                "macro_auc": summaries["macro_auc"].mean(), "macro_auc_std": summaries["macro_auc"].std(ddof=0),
                "map": summaries["map"].mean(), "map_std": summaries["map"].std(ddof=0),
                "rel_auc_improvement_pct": 100 * M.relative_improvement(auc, base_auc)}
-        if name == baseline:
+        if arm == baseline:
             row.update(delta_macro_auc=0.0, delta_ci_low=np.nan, delta_ci_high=np.nan)
         else:
             d, lo, hi = M.bootstrap_macro_auc_difference(y, scores, base_scores, run.profile.bootstrap, run.seed)
@@ -80,65 +94,174 @@ def comparison_table(run: Run, models: list[str], baseline: str = "baseline") ->
     return pd.DataFrame(rows)
 
 
-def oracle_table(run: Run, name: str = "proposed") -> pd.DataFrame:
-    """Ablation (c): the trained model fed ground-truth maps instead of predicted ones (pixel test images)."""
+def comparison_table(run: Run, models: list[str]) -> pd.DataFrame:
+    """The main comparison: every model at its chosen lr multiplier, every seed, against the baseline."""
+    return compare(run, {m: C.main_arm(run, m) for m in models}, C.main_arm(run, "baseline"))
+
+
+def per_seed_table(run: Run, models: list[str]) -> pd.DataFrame:
+    """Test and validation macro AUC of every (model, seed), and Δ to the baseline of the same seed."""
+    idx_t, idx_v = run.indices("test"), run.indices("val")
+    rows = []
+    for name in models:
+        for seed in run.profile.seeds:
+            p = C.predictions(run, C.main_arm(run, name), seed)
+            rows.append({"model": name, "seed": seed, "lr_mult": C.resolve(run, C.main_arm(run, name)).lr_mult,
+                         "val_macro_auc": M.macro_auc(run.y[idx_v], p["val"]),
+                         "test_macro_auc": M.macro_auc(run.y[idx_t], p["test"]),
+                         "best_epoch": C.best_val_score(p["history"])[1]})
+    df = pd.DataFrame(rows)
+    base = df[df.model == "baseline"].set_index("seed")["test_macro_auc"]
+    df["delta_vs_baseline_same_seed"] = df["test_macro_auc"] - df["seed"].map(base)
+    return df
+
+
+def oracle_test_time_table(run: Run, name: str = "proposed") -> pd.DataFrame:
+    """The main-table model fed ground-truth maps at test time only (trained on predicted maps)."""
     import torch
 
     from .train import predict
 
+    arm = C.main_arm(run, name)
     idx = run.indices("test", "pixel")
     y = run.y[idx]
-    data = run.tensor_data()
-    gt_maps = torch.from_numpy(run.gt_region_maps()).to(data.maps.device)
+    data = C.arm_data(run, arm)
+    gt_maps = torch.from_numpy(run.gt_soft_maps(arm.vocabulary)).to(data.maps.device)
     rows = []
-    for maps_name, maps in [("predicted", None), ("ground truth (oracle)", gt_maps)]:
+    for maps_name, maps in [("predicted", None), ("ground truth at test time only", gt_maps)]:
         aucs, aps = [], []
         for seed in run.profile.seeds:
-            model = run.load_model(name, seed)
-            s = predict(model, data, idx, torch.device(run.device), run.profile.batch_size * 2, maps=maps)
+            s = predict(C.load_model(run, arm, seed), data, idx, torch.device(run.device), run.profile.batch_size * 2,
+                        maps=maps)
             aucs.append(M.macro_auc(y, s))
             aps.append(M.mean_ap(y, s))
-        rows.append({"model": name, "maps": maps_name, "images": "pixel-annotated test", "n_images": len(idx),
-                     "macro_auc": np.mean(aucs), "macro_auc_std": np.std(aucs), "map": np.mean(aps)})
+        rows.append({"group": "(c) oracle at test time", "model": name, "vocabulary": arm.vocabulary,
+                     "maps": maps_name, "images": "pixel-annotated test", "n_images": len(idx),
+                     "seeds": len(aucs), "macro_auc": np.mean(aucs), "macro_auc_std": np.std(aucs),
+                     "map": np.mean(aps)})
     return pd.DataFrame(rows)
 
 
-def ablation_table(run: Run, ablations: list[str]) -> pd.DataFrame:
-    """Ablations (a), (b), (d) on the test split, plus the oracle (c) on pixel-annotated test images."""
-    abl = comparison_table(run, ["baseline", *ablations])
-    abl["added_parameters"] = abl["model"].map(added_parameters(run, list(abl["model"])))
-    abl = abl.assign(maps=np.where(abl["model"] == "se_only", "none", "predicted"), images="test",
-                     n_images=len(run.indices("test")))
-    abl.loc[abl["model"] == "baseline", "maps"] = "none"
-    oracle = oracle_table(run).assign(description=lambda d: d["maps"].map(
-        lambda m: f"ablation (c): proposed fed {m} maps"), seeds=len(run.profile.seeds))
-    cols = ["model", "description", "maps", "images", "n_images", "seeds", "macro_auc", "macro_auc_std", "map",
-            "delta_macro_auc", "delta_ci_low", "delta_ci_high", "rel_auc_improvement_pct", "added_parameters"]
-    return pd.concat([abl, oracle], ignore_index=True).reindex(columns=cols)
+def oracle_trained_table(run: Run) -> pd.DataFrame:
+    """Trained and tested on the pixel-annotated half's own rows with predicted or ground-truth maps."""
+    arms = C.oracle_arms(run)
+    table = compare(run, {f"{a.model} ({a.maps.replace('_', ' ')} maps)": a for a in arms}, arms[0])
+    maps = ["none" if a.model == "baseline" else
+            ("ground truth (oracle-trained)" if a.maps == "ground_truth" else "predicted") for a in arms]
+    return table.assign(group="(e) oracle-trained bound", maps=maps, images="pixel-annotated test",
+                        n_images=len(_rows_of(run, arms[0])), model=[a.model for a in arms])
+
+
+def ablation_table(run: Run) -> pd.DataFrame:
+    """(a) se_only, (b) no_gate, (c) oracle at test time, (d) single stages, (e) oracle-trained bound,
+    (f) the other vocabulary; what the profile does not run is listed as such."""
+    p = run.profile
+    base = C.main_arm(run, "baseline")
+    abl = compare(run, {m: C.main_arm(run, m) for m in ["baseline", "proposed", *argument_ablations()]}, base)
+    abl["group"] = ["main", "main", "(a) SE gate, no map", "(b) no gate"]
+    parts = [abl]
+    variants = stage_variants(run)
+    if variants:
+        v = compare(run, {m: C.main_arm(run, m) for m in variants}, base, seeds=p.seeds[:1])
+        parts.append(v.assign(group="(d) single stage (first seed only)"))
+    parts.append(oracle_test_time_table(run))
+    if p.oracle_training:
+        parts.append(oracle_trained_table(run))
+    if p.other_vocabulary:
+        other = {f"{a.model} ({a.vocabulary})": a for a in C.other_vocabulary_arms(run)}
+        parts.append(compare(run, other, base).assign(group="(f) other vocabulary",
+                                                      model=[a.model for a in other.values()]))
+    out = pd.concat(parts, ignore_index=True)
+    for col, default in [("maps", "predicted"), ("images", "test"), ("n_images", len(run.indices("test")))]:
+        if col not in out:
+            out[col] = default
+        out[col] = out[col].fillna(default)
+    out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
+    not_run = [("(d) single stage", "proposed@<stage>"), ("(e) oracle-trained bound", "baseline, proposed, best alt."),
+               ("(f) other vocabulary", "proposed, best alternative")]
+    flags = [bool(variants), p.oracle_training, p.other_vocabulary]
+    missing = [{"group": g, "model": m, "description": "not run in this profile (gpu profile only)"}
+               for (g, m), ran in zip(not_run, flags) if not ran]
+    out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
+    added = added_parameters(run, [m for m in out["model"] if m in MODEL_DESCRIPTIONS or "@" in m])
+    out["added_parameters"] = out["model"].map(added)
+    cols = ["group", "model", "description", "vocabulary", "maps", "images", "n_images", "seeds", "lr_mult",
+            "macro_auc", "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high",
+            "rel_auc_improvement_pct", "added_parameters"]
+    return out.reindex(columns=cols)
+
+
+def added_parameters(run: Run, names: list[str]) -> dict[str, int]:
+    vocab = run.profile.vocabulary
+    base = count_parameters(C.build_model(run, "baseline", vocab, 0, pretrained=False))
+    return {n: count_parameters(C.build_model(run, n, vocab, 0, pretrained=False)) - base for n in set(names)}
+
+
+def history_table(run: Run, models: list[str]) -> pd.DataFrame:
+    rows = []
+    for name in models:
+        for seed in run.profile.seeds:
+            for h in C.predictions(run, C.main_arm(run, name), seed)["history"]:
+                rows.append({"model": name, "seed": seed, **h})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- markdown
+def _fmt(v, spec: str) -> str:
+    return "" if pd.isna(v) else format(v, spec)
 
 
 def markdown_summary(df: pd.DataFrame) -> str:
-    """Compact table for the README: mean ± std, and the bootstrap interval in brackets."""
-    out = pd.DataFrame({"model": df["model"]})
-    if "maps" in df:
-        out["maps"], out["images"] = df["maps"], df["images"]
-    out["seeds"] = df["seeds"]
-    out["macro AUC"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(df["macro_auc"], df["macro_auc_std"])]
-    out["mAP"] = df["map"].map("{:.4f}".format)
+    """Compact table: mean ± std over seeds, and the two-level bootstrap interval in brackets."""
+    out = pd.DataFrame()
+    for col in ("group", "model", "vocabulary", "maps", "images"):
+        if col in df:
+            out[col] = df[col].fillna("")
+    out["seeds"] = df["seeds"].map(lambda v: _fmt(v, ".0f"))
+    out["lr mult"] = df["lr_mult"].map(lambda v: _fmt(v, "g"))
+    out["macro AUC"] = [("" if pd.isna(m) else f"{m:.4f} ± {s:.4f}") for m, s in zip(df["macro_auc"], df["macro_auc_std"])]
+    out["mAP"] = df["map"].map(lambda v: _fmt(v, ".4f"))
     out["avg rel. AUC impr."] = df["rel_auc_improvement_pct"].map(lambda v: "" if pd.isna(v) else f"{v:+.2f}%")
     out["Δ macro AUC [95% CI]"] = [
         "" if pd.isna(lo) else f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
         for d, lo, hi in zip(df["delta_macro_auc"], df["delta_ci_low"], df["delta_ci_high"])]
-    for col, title in [("macro_auc_pixel", "macro AUC pixel half"), ("macro_auc_tags", "macro AUC tags half"),
-                       ("added_parameters", "added params")]:
+    for col, title in [("macro_auc_pixel", "macro AUC pixel half"), ("macro_auc_tags", "macro AUC tags half")]:
         if col in df:
-            out[title] = df[col].map(lambda v: "" if pd.isna(v) else (f"{int(v):,}" if "param" in col else f"{v:.4f}"))
+            out[title] = df[col].map(lambda v: _fmt(v, ".4f"))
+    if "added_parameters" in df:
+        out["added params"] = df["added_parameters"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    if "description" in df and df["macro_auc"].isna().any():
+        out["note"] = np.where(df["macro_auc"].isna(), df["description"], "")
     return out.to_markdown(index=False) + "\n"
 
 
-def added_parameters(run: Run, names: list[str]) -> dict[str, int]:
-    base = count_parameters(run.build_model("baseline", 0, pretrained=False))
-    return {n: count_parameters(run.build_model(n, 0, pretrained=False)) - base for n in names}
+def verdict(main: pd.DataFrame, profile: str) -> str:
+    """What the main table supports, in words: a model is better or worse than the baseline only when its
+    95 % interval (test images and seeds) excludes 0."""
+    rows = main[main["model"] != "baseline"]
+    seeds = int(main["seeds"].min())
+    better = [r.model for r in rows.itertuples() if r.delta_ci_low > 0]
+    worse = [r.model for r in rows.itertuples() if r.delta_ci_high < 0]
+    unclear = [r.model for r in rows.itertuples() if r.model not in better + worse]
+    prop = main.set_index("model").loc["proposed"]
+    base = main.set_index("model").loc["baseline"]
+
+    def names(xs):
+        return ", ".join(f"`{x}`" for x in xs) if xs else "none"
+
+    if prop.delta_ci_low > 0:
+        claim = "**beats the baseline**"
+    elif prop.delta_ci_high < 0:
+        claim = "**is worse than the baseline**"
+    else:
+        claim = "**is not distinguishable from the baseline**"
+    return (f"Profile `{profile}`, {seeds} seeds per model, 95 % intervals over test images and seeds. "
+            f"The proposed model {claim}: macro AUC {prop.macro_auc:.4f} ± {prop.macro_auc_std:.4f} vs "
+            f"{base.macro_auc:.4f} ± {base.macro_auc_std:.4f}, Δ {prop.delta_macro_auc:+.4f} "
+            f"[{prop.delta_ci_low:+.4f}, {prop.delta_ci_high:+.4f}]; its average relative per-label AUC change is "
+            f"{prop.rel_auc_improvement_pct:+.2f} % against the paper's +{PAPER_REL_AUC_IMPROVEMENT_PCT:.2f} %. "
+            f"Better than the baseline: {names(better)}. Worse: {names(worse)}. "
+            f"No difference the interval can resolve: {names(unclear)}.")
 
 
 def write_table(df: pd.DataFrame, results_dir, stem: str, markdown: bool = False) -> None:
@@ -147,10 +270,46 @@ def write_table(df: pd.DataFrame, results_dir, stem: str, markdown: bool = False
         write_text(results_dir / f"{stem}.md", markdown_summary(df))
 
 
-def history_table(run: Run, models: list[str]) -> pd.DataFrame:
-    rows = []
-    for name in models:
-        for seed in run.profile.seeds:
-            for h in run.predictions(name, seed)["history"]:
-                rows.append({"model": name, "seed": seed, **h})
-    return pd.DataFrame(rows)
+def tuning_summary(trials: pd.DataFrame) -> str:
+    """One line per model: the grid, the choice and its seeds' validation macro AUC (what notebooks 03-05 show)."""
+    lines = []
+    for model, t in trials.groupby("model", sort=False):
+        grid = t[t["used_for_choice"]].groupby("lr_mult")["val_macro_auc"].mean()
+        chosen = t[t["chosen"]]
+        lines.append(f"- `{model}`: validation macro AUC by lr multiplier "
+                     + ", ".join(f"{m:g}: {v:.4f}" for m, v in grid.items())
+                     + f"; chosen {chosen.lr_mult.iloc[0]:g}; with every seed "
+                     f"{chosen.val_macro_auc.mean():.4f} ± {chosen.val_macro_auc.std(ddof=0):.4f} "
+                     f"(best epoch {', '.join(str(int(e)) for e in chosen.best_epoch)} of {int(t.epochs.iloc[0])}).")
+    return "**Tuning (validation only).**\n" + "\n".join(lines)
+
+
+def ablation_summary(ablations: pd.DataFrame) -> str:
+    """The ablation groups in words, each with its interval where it has one."""
+    lines = []
+    for r in ablations.itertuples():
+        if r.model == "baseline" and r.group == "main":
+            continue
+        if pd.isna(r.macro_auc):
+            lines.append(f"- {r.group}: {r.description}.")
+            continue
+        delta = ("" if pd.isna(r.delta_ci_low) else
+                 f", Δ {r.delta_macro_auc:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]")
+        lines.append(f"- {r.group}: `{r.model}` ({r.maps} maps, {r.images}) macro AUC {r.macro_auc:.4f} ± "
+                     f"{r.macro_auc_std:.4f}{delta}.")
+    return "**Ablations.**\n" + "\n".join(lines)
+
+
+def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame) -> str:
+    """What notebook 02 shows, in words, from its tables."""
+    lines = []
+    for vocab, t in tuning.groupby("vocabulary", sort=False):
+        best = t[t["chosen"]].iloc[0]
+        miou = iou.query("vocabulary == @vocab and `class` == 'mean (mIoU)'").set_index("split")["iou"]
+        per = iou.query("vocabulary == @vocab and split == 'test' and `class` != 'mean (mIoU)'")
+        worst = per.nsmallest(3, "iou")
+        lines.append(f"- **{vocab}** ({len(per)} classes): lr {best.lr:g}, epoch {int(best.epoch)} of "
+                     f"{int(t.epoch.max())} chosen on validation mIoU; mIoU val {miou['val']:.3f}, test "
+                     f"{miou['test']:.3f}. Hardest on test: "
+                     + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in worst.iterrows()) + ".")
+    return "**Map quality.** " + "\n".join(["", *lines])

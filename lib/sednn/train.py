@@ -39,19 +39,33 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------- data on device
 @dataclass
 class TensorData:
-    """Cached arrays as tensors (optionally already on the GPU); batches are cut by index."""
+    """Cached arrays as tensors (optionally already on the GPU); batches are cut by index.
+
+    Augmentation draws, per image and epoch, one of ``V`` stored views (``thetas``: a flip / zoom-in crop per
+    image and view; view 0 is the photo itself), applied with one affine map to photo and semantic map.
+    ``features`` given: the frozen backbone prefix's output for every view (``sednn.features``), so batches
+    carry it instead of the photo and the model starts at backbone stage ``start``."""
 
     images: torch.Tensor  # (N, H, W, 3) uint8
-    maps: torch.Tensor  # (N, K, h, w) uint8: region probability * 255
+    maps: torch.Tensor  # (N, K, h, w) uint8: class probability * 255
     targets: torch.Tensor  # (N, L) float32
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    thetas: torch.Tensor  # (N, V, 2, 3) affine map of each stored view
+    features: torch.Tensor | None = None  # (N, V, C, h', w') float16: stored prefix output of every view
+    start: int = 0  # the backbone stage models start at (> 0 only with ``features``)
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, maps: np.ndarray, targets: np.ndarray, mean, std, device="cpu"):
+    def from_arrays(cls, images: np.ndarray, maps: np.ndarray, targets: np.ndarray, mean, std, device="cpu",
+                    thetas: torch.Tensor | None = None, features: np.ndarray | None = None, start: int = 0):
         dev = torch.device(device)
+        if thetas is None:
+            thetas = view_thetas(len(images), 1, 0)
+        if (features is None) != (start == 0):
+            raise ValueError("stored prefix features and a start stage > 0 go together")
         return cls(torch.from_numpy(images).to(dev), torch.from_numpy(maps).to(dev),
-                   torch.from_numpy(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std))
+                   torch.from_numpy(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std),
+                   thetas.to(dev), None if features is None else torch.from_numpy(features).to(dev), start)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,20 +77,44 @@ class TensorData:
         std = x.new_tensor(self.std)[None, :, None, None]
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
+    def views(self, idx: torch.Tensor, generator: torch.Generator | None = None, part: slice = slice(None)):
+        """(rows, view per row) of this process's ``part``: a random stored view each (view 0 without generator).
+        The views are drawn for the whole batch first, so a part gets what it would get in a single process."""
+        n_views = self.thetas.shape[1]
+        v = (torch.randint(n_views, (len(idx),), generator=generator) if generator is not None
+             else torch.zeros(len(idx), dtype=torch.long))
+        return idx[part].to(self.images.device), v[part].to(self.images.device)
+
     def batch(self, idx: torch.Tensor, device: torch.device, generator: torch.Generator | None = None,
               maps: torch.Tensor | None = None, part: slice = slice(None)):
-        """(image, map, target) on ``device``; ``generator`` given -> augmented.
+        """(input, map, target, start) on ``device``; ``generator`` given -> a random stored view per row.
+        ``part``: the rows of this global batch that this process trains on."""
+        rows, v = self.views(idx, generator, part)
+        return self.at(rows, v, device, augment=generator is not None, maps=maps)
 
-        ``part``: the rows of this global batch that this process trains on. The augmentation is drawn for
-        the whole batch first, so every row gets the same transform as in a single-process run."""
-        theta = random_affine(len(idx), generator)[part] if generator is not None else None
-        idx = idx[part].to(self.images.device)
-        x = self.normalize(self.images[idx].to(device, non_blocking=True))
-        m = (self.maps if maps is None else maps)[idx].to(device, non_blocking=True).float().div_(255)
-        y = self.targets[idx].to(device, non_blocking=True)
-        if theta is not None:
-            x, m = augment(x, m, generator, theta)
-        return x, m, y
+    def at(self, rows: torch.Tensor, v: torch.Tensor, device: torch.device, augment: bool,
+           maps: torch.Tensor | None = None):
+        """(input, map, target, start) of stored view ``v`` of each of ``rows`` (``augment=False``: the photo)."""
+        m = (self.maps if maps is None else maps)[rows].to(device, non_blocking=True).float().div_(255)
+        y = self.targets[rows].to(device, non_blocking=True)
+        if self.features is not None:
+            x = self.features[rows, v].to(device, non_blocking=True).float().contiguous(
+                memory_format=torch.channels_last)
+        else:
+            x = self.normalize(self.images[rows].to(device, non_blocking=True))
+        if augment:
+            theta = self.thetas[rows, v]
+            m = warp(m, theta)
+            if self.features is None:
+                x = warp(x, theta).contiguous(memory_format=torch.channels_last)
+        return x, m, y, self.start
+
+
+def view_thetas(n: int, n_views: int, seed: int, min_scale: float = 0.8) -> torch.Tensor:
+    """(N, V, 2, 3) stored views: view 0 the identity, the others random flips and zoom-in crops."""
+    identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(n, 1, 2, 3)
+    rest = random_affine(n * (n_views - 1), torch.Generator().manual_seed(seed), min_scale)
+    return torch.cat([identity, rest.view(n, n_views - 1, 2, 3)], 1).contiguous()
 
 
 def random_affine(batch: int, generator: torch.Generator, min_scale: float = 0.8) -> torch.Tensor:
@@ -92,14 +130,9 @@ def random_affine(batch: int, generator: torch.Generator, min_scale: float = 0.8
 
 
 def warp(t: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Normalised coordinates: one theta fits a photo, its map and its feature maps, whatever their sizes."""
     grid = F.affine_grid(theta.to(t.device, t.dtype), list(t.shape), align_corners=False)
     return F.grid_sample(t, grid, mode=mode, padding_mode="border", align_corners=False)
-
-
-def augment(image: torch.Tensor, semantic_map: torch.Tensor, generator: torch.Generator | None = None, theta=None):
-    """The same flip/scale/crop for photo and map. Normalised coordinates make one theta fit both sizes."""
-    theta = random_affine(len(image), generator) if theta is None else theta
-    return warp(image, theta).contiguous(memory_format=torch.channels_last), warp(semantic_map, theta)
 
 
 # --------------------------------------------------------------------------- training loop
@@ -134,8 +167,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def multilabel_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     """Binary cross-entropy over every label; logits cast to float32 (they may come out of bf16 autocast)."""
-    x, m, y = batch
-    return F.binary_cross_entropy_with_logits(model(x, m).float(), y)
+    x, m, y, start = batch
+    return F.binary_cross_entropy_with_logits(model(x, m, start).float(), y)
 
 
 def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch, device: torch.device):
@@ -183,10 +216,10 @@ def load_best(model: nn.Module, ckpt_dir: str | Path, device="cpu") -> nn.Module
 
 def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         batches: Callable[[torch.Generator], Iterable], steps_per_epoch: int,
-        loss_fn: Callable[[nn.Module, tuple], torch.Tensor], score_fn: Callable[[nn.Module], float] | None,
+        loss_fn: Callable[[nn.Module, tuple], torch.Tensor], score_fn: Callable[[nn.Module], float],
         signature: str, desc: str = "train") -> list[dict]:
-    """Train, keep the best epoch by ``score_fn`` (validation only; None keeps the last epoch)
-    and resume after interruption.
+    """Train, keep the best epoch by ``score_fn`` (a validation score, higher is better) and resume after
+    interruption.
 
     ``batches(generator)`` yields one epoch of training batches drawn with ``generator``.
     Every epoch reseeds from (seed, epoch), so a resumed run matches an uninterrupted one.
@@ -223,7 +256,7 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
             losses.append(optimizer_step(net, opt, loss_fn, batch, device))
             sched.step()
         dist.sync_buffers(model)  # every process scores (and saves) rank 0's model
-        score = float(score_fn(model)) if score_fn is not None else float(epoch)  # same in every process
+        score = float(score_fn(model))  # the same in every process
         train_loss = dist.mean_over_processes(float(torch.stack(losses).float().mean()))
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_score": score,
                         "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0})
@@ -260,7 +293,7 @@ def predict(model: nn.Module, data: TensorData, indices, device: torch.device, b
     out = []
     idx = torch.as_tensor(np.asarray(indices))[dist.split_evenly(len(indices))]
     for i in range(0, len(idx), batch_size):
-        x, m, _ = data.batch(idx[i:i + batch_size], device, maps=maps)
+        x, m, _, start = data.batch(idx[i:i + batch_size], device, maps=maps)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(output(model(x, m)).float().cpu())
+            out.append(output(model(x, m, start)).float().cpu())
     return dist.gather_rows(torch.cat(out).numpy() if out else np.zeros((0,), np.float32))

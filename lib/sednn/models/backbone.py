@@ -32,14 +32,27 @@ class Backbone(nn.Module):
         self.first_conv_path = first_conv_path  # attribute path of the first conv inside ``stem``
         self.frozen: list[nn.Module] = []
 
-    def forward(self, x: torch.Tensor, after_stage=None) -> torch.Tensor:
-        """x: (B, 3, H, W) -> (B, num_features, H/32, W/32); ``after_stage(i, x)`` may rewrite stage outputs."""
-        x = self.stem(x)
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
+    def forward(self, x: torch.Tensor, after_stage=None, start: int = 0) -> torch.Tensor:
+        """x: (B, 3, H, W) -> (B, num_features, H/32, W/32); ``after_stage(i, x)`` may rewrite stage outputs.
+
+        ``start > 0``: ``x`` is already the output of stage ``start - 1`` (a stored frozen prefix, see
+        ``sednn.features``); the stem and the stages before ``start`` are skipped, ``after_stage`` is not."""
+        if start == 0:
+            x = self.stem(x)
+        elif after_stage is not None:
+            x = after_stage(start - 1, x)
+        for i in range(start, len(self.stages)):
+            x = self.stages[i](x)
             if after_stage is not None:
                 x = after_stage(i, x)
         return self.head(x)
+
+    def prefix(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """The stem and stages ``[0, stop)``: (B, 3, H, W) -> the input of stage ``stop``."""
+        x = self.stem(x)
+        for stage in self.stages[:stop]:
+            x = stage(x)
+        return x
 
     def freeze(self, num_stages: int) -> None:
         """Freeze the stem and the first ``num_stages`` stages (weights and BatchNorm statistics)."""

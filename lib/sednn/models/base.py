@@ -26,6 +26,9 @@ class MultiLabelNet(nn.Module):
     """
 
     uses_map = True
+    # What the frozen backbone prefix sees, so its output can be computed once per image and stored
+    # (sednn.features): "image", "masked" (image * foreground), or None (the prefix learns: never stored).
+    prefix_input: str | None = "image"
 
     def __init__(self, backbone: Backbone, num_labels: int, head_in_features: int | None = None):
         super().__init__()
@@ -39,5 +42,6 @@ class MultiLabelNet(nn.Module):
     def pool(features: torch.Tensor) -> torch.Tensor:
         return features.mean((2, 3))  # (B, C, H, W) -> (B, C)
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``start > 0``: ``image`` is the stored output of backbone stage ``start - 1`` (see Backbone.forward)."""
         raise NotImplementedError

@@ -8,6 +8,8 @@ from .base import MultiLabelNet
 
 
 class EarlyFusion(MultiLabelNet):
+    prefix_input = None  # its first convolution learns, so the frozen prefix cannot be stored
+
     def __init__(self, backbone, num_labels: int, num_regions: int):
         super().__init__(backbone, num_labels)
         # New input weights start at zero: training starts from the pretrained model.
@@ -17,7 +19,9 @@ class EarlyFusion(MultiLabelNet):
         super().freeze_backbone(num_stages)
         self.backbone.first_conv.requires_grad_(True)  # the map's input weights must learn
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
+        if start:
+            raise ValueError("early fusion starts at the image: no stored prefix")
         # image: (B, 3, H, W); semantic_map: (B, K, h, w) -> (B, K, H, W)
         m = F.interpolate(semantic_map, size=image.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(self.pool(self.backbone(torch.cat([image, m], 1))))  # input (B, 3+K, H, W)

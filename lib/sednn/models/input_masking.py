@@ -14,8 +14,14 @@ def foreground(semantic_map: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(fg, size=size, mode="bilinear", align_corners=False)
 
 
+def mask_image(image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
+    """The image is normalised, so 0 is the mean colour: background fades to it. (B, 3, H, W) -> same."""
+    return image * foreground(semantic_map, image.shape[-2:])
+
+
 class InputMasking(MultiLabelNet):
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
-        # The image is normalised, so 0 is the mean colour: background fades to it.
-        masked = image * foreground(semantic_map, image.shape[-2:])  # (B, 3, H, W)
-        return self.head(self.pool(self.backbone(masked)))
+    prefix_input = "masked"
+
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
+        x = mask_image(image, semantic_map) if start == 0 else image  # a stored prefix was computed masked
+        return self.head(self.pool(self.backbone(x, start=start)))

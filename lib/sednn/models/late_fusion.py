@@ -16,7 +16,7 @@ class LateFusion(MultiLabelNet):
         super().__init__(backbone, num_labels, backbone.spec.num_features + map_features)
         self.map_encoder = nn.Sequential(conv_bn_relu(num_regions, 32, 2), conv_bn_relu(32, map_features, 2))
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
-        img = self.pool(self.backbone(image))  # (B, F)
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
+        img = self.pool(self.backbone(image, start=start))  # (B, F)
         sem = self.pool(self.map_encoder(semantic_map))  # (B, map_features)
         return self.head(torch.cat([img, sem], 1))  # (B, L)

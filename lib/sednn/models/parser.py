@@ -19,8 +19,8 @@ class SemanticParser(nn.Module):
         self.fuse = conv_bn_relu(width, width)
         self.classify = nn.Conv2d(width, num_regions, 1)
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None) -> torch.Tensor:
-        # image: (B, 3, H, W) -> logits (B, K, H/4, W/4)
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:
+        # image: (B, 3, H, W) -> logits (B, K, H/4, W/4); start > 0: image is stage start-1's stored output
         feats = {}
 
         def keep(i, x):
@@ -28,9 +28,11 @@ class SemanticParser(nn.Module):
                 feats[i] = x
             return x
 
-        x = self.backbone.stem(image)
-        for i, stage in enumerate(self.backbone.stages[: max(self.pyramid) + 1]):
-            x = keep(i, stage(x))
+        x = self.backbone.stem(image) if start == 0 else keep(start - 1, image)
+        for i in range(start, max(self.pyramid) + 1):
+            x = keep(i, self.backbone.stages[i](x))
+        if start > self.pyramid[0] + 1:
+            raise ValueError(f"the parser needs stage {self.pyramid[0]}'s output; start {start} skips it")
         size = feats[self.pyramid[0]].shape[-2:]  # stride 8
         y = sum(F.interpolate(lat(feats[i]), size=size, mode="bilinear", align_corners=False)
                 for lat, i in zip(self.lateral, self.pyramid))

@@ -40,8 +40,8 @@ class SEAttention(MultiLabelNet):
             str(i): ChannelGate(chans[i], ChannelGate.hidden_for(chans[i], (params_per_stage or {}).get(i, chans[i] ** 2 // 2)))
             for i in stages})
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:
         def gate(i, x):
             return self.gates[str(i)](x) if str(i) in self.gates else x
 
-        return self.head(self.pool(self.backbone(image, after_stage=gate)))
+        return self.head(self.pool(self.backbone(image, after_stage=gate, start=start)))

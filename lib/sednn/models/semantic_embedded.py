@@ -68,8 +68,8 @@ class SemanticEmbedded(MultiLabelNet):
             str(i): SemanticFusion(backbone.spec.stage_channels[i], num_regions, embed_channels, gate=gate)
             for i in self.fusion_stages})
 
-    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
         def fuse(i, x):
             return self.fusions[str(i)](x, semantic_map) if str(i) in self.fusions else x
 
-        return self.head(self.pool(self.backbone(image, after_stage=fuse)))
+        return self.head(self.pool(self.backbone(image, after_stage=fuse, start=start)))

@@ -1,0 +1,177 @@
+"""The semantic parser (notebook 02): its own schedule chosen on validation mIoU, one parser per vocabulary.
+
+Trained with cross-entropy on **train-split pixel-annotated images only**; each epoch is scored by mIoU on the
+validation split's pixel-annotated images, which picks the best epoch and, over the profile's lr grid, the lr.
+Test images are never seen in training or selection. The chosen parser then predicts soft maps for every image.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import confusion_matrix
+
+from . import data as D
+from . import distributed as dist
+from . import labels as L
+from .cache import NO_MAP
+from .experiment import Run, code_fingerprint
+from .io import write_json
+from .models import SemanticParser, create_backbone
+from .train import TrainConfig, epoch_batches, fit, load_best, predict, seed_everything, steps_per_epoch, warp
+
+
+def num_classes(vocab: str) -> int:
+    return len(L.vocabulary(vocab)[0])
+
+
+def build_parser(run: Run, vocab: str, pretrained: bool = True) -> SemanticParser:
+    seed_everything(run.seed)
+    parser = SemanticParser(create_backbone(run.backbone, pretrained), num_classes(vocab))
+    parser.backbone.freeze(run.profile.freeze_stages)
+    return parser
+
+
+def parser_dir(run: Run, vocab: str, lr: float):
+    return run.work_dir / "checkpoints" / f"parser-{vocab}-lr{lr:g}"
+
+
+def confusion(gt: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    keep = gt != NO_MAP
+    return confusion_matrix(gt[keep].ravel(), pred[keep].ravel(), labels=np.arange(k))
+
+
+def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
+    inter = np.diag(cm).astype(float)
+    union = cm.sum(0) + cm.sum(1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, np.nan)
+
+
+def predict_classes(parser, data, idx, device, batch_size) -> np.ndarray:
+    """(n, h, w) argmax class of the parser on rows ``idx`` (view 0: no augmentation)."""
+    return predict(parser, data, idx, device, batch_size, output=lambda z: z.argmax(1)).astype(np.uint8)
+
+
+def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
+    """One parser at one lr; returns its history (``val_score``: validation mIoU of each epoch)."""
+    device = torch.device(run.device)
+    p = run.profile
+    train_idx, val_idx = run.indices("train", D.PIXEL_SOURCE), run.indices("val", D.PIXEL_SOURCE)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise ValueError("the parser needs pixel-annotated train and val images (none in this manifest's split)")
+    labels = torch.from_numpy(run.gt_labels_at_map_size(vocab).copy())  # (N, h, w)
+    data, k = run.data(), num_classes(vocab)
+    cfg = TrainConfig(p.parser_epochs, p.batch_size, lr, 1.0, p.weight_decay, run.seed, run.device, run.compile)
+
+    def batches(gen):
+        for idx in epoch_batches(train_idx, cfg.batch_size, gen):
+            rows, v = data.views(idx, gen, dist.local_part(len(idx)))
+            x, _, _, start = data.at(rows, v, device, augment=True)
+            y = warp(labels[rows][:, None].float().to(device), data.thetas[rows, v], mode="nearest")[:, 0].long()
+            yield x, y, start
+
+    def loss_fn(model, batch):
+        x, y, start = batch
+        return F.cross_entropy(model(x, None, start), y, ignore_index=NO_MAP)
+
+    def score_fn(model):  # validation mIoU
+        pred = predict_classes(model, data, val_idx, device, cfg.batch_size * 2)
+        return float(np.nanmean(iou_from_confusion(confusion(labels[val_idx].numpy(), pred, k))))
+
+    signature = cfg.signature(model=f"parser-{vocab}", backbone=run.backbone, code=code_fingerprint(),
+                              photos=run.array_cache.sha256("photos"), views=[p.views, run.seed],
+                              freeze=p.freeze_stages, rows=run.table[["id", "split"]].to_numpy().tolist())
+    return fit(build_parser(run, vocab), cfg, parser_dir(run, vocab, lr), batches=batches,
+               steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=loss_fn,
+               score_fn=score_fn, signature=signature, desc=f"parser {vocab} lr {lr:g}")
+
+
+def choice_path(run: Run, vocab: str):
+    return run.work_dir / f"parser-{vocab}.json"
+
+
+def tune_parser(run: Run, vocab: str) -> pd.DataFrame:
+    """Every lr of the grid, every epoch's validation mIoU; the chosen (lr, epoch) is the best of all.
+    Writes the choice beside the checkpoints; returns one row per (lr, epoch) with ``chosen``."""
+    rows = []
+    for lr in run.profile.parser_lrs:
+        for h in train_parser(run, vocab, lr):
+            rows.append({"vocabulary": vocab, "lr": lr, "epoch": h["epoch"], "val_miou": h["val_score"],
+                         "train_loss": h["train_loss"]})
+    trials = pd.DataFrame(rows)
+    best = trials.loc[trials["val_miou"].idxmax()]
+    trials["chosen"] = (trials["lr"] == best["lr"]) & (trials["epoch"] == best["epoch"])
+    if dist.is_main():
+        write_json(choice_path(run, vocab), {"lr": float(best["lr"]), "epoch": int(best["epoch"]),
+                                             "val_miou": float(best["val_miou"])})
+    return trials
+
+
+def chosen_lr(run: Run, vocab: str) -> float:
+    path = choice_path(run, vocab)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no parser chosen for {vocab!r}; run notebook 02_semantic_maps first")
+    return json.loads(path.read_text())["lr"]
+
+
+def load_parser(run: Run, vocab: str) -> SemanticParser:
+    """The chosen parser (best lr, best epoch); a missing checkpoint raises."""
+    return load_best(build_parser(run, vocab, pretrained=False), parser_dir(run, vocab, chosen_lr(run, vocab)),
+                     run.device)
+
+
+def parse(run: Run, photos: np.ndarray, vocab: str, parser=None) -> np.ndarray:
+    """Soft maps (N, K, h, w) uint8 (probability * 255) of uint8 photos (N, H, W, 3), from the photos themselves."""
+    from .train import TensorData
+
+    data = TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
+                                  np.zeros((len(photos), 0), np.float32), *run.norm_stats)
+    probs = predict(parser or load_parser(run, vocab), data, np.arange(len(photos)), torch.device(run.device),
+                    run.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
+    return (probs * 255).round().astype(np.uint8)
+
+
+def _maps_params(run: Run, vocab: str) -> dict:
+    return {"vocabulary": vocab, "lr": chosen_lr(run, vocab), "code": code_fingerprint(),
+            "photos": run.array_cache.sha256("photos"), "freeze": run.profile.freeze_stages,
+            "views": [run.profile.views, run.seed]}
+
+
+def predict_maps(run: Run, vocab: str) -> np.ndarray:
+    """Soft maps of every image from the chosen parser (built once, cached)."""
+    def build():
+        parser = load_parser(run, vocab)
+        probs = predict(parser, run.data(), np.arange(len(run.table)), torch.device(run.device),
+                        run.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
+        return (probs * 255).round().astype(np.uint8)
+
+    return run.array_cache.get(f"maps_{vocab}", _maps_params(run, vocab), build)
+
+
+def predicted_maps(run: Run, vocab: str) -> np.ndarray:
+    """The cached soft maps of ``vocab``; missing or stale raises (run notebook 02)."""
+    key = ("maps", vocab)
+    if key not in run._cache:
+        run._cache[key] = run.array_cache.load(f"maps_{vocab}", _maps_params(run, vocab))
+    return run._cache[key]
+
+
+def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataFrame:
+    """IoU per class on the val and test splits' pixel-annotated images, at map resolution."""
+    classes = L.vocabulary(vocab)[0]
+    maps = predicted_maps(run, vocab) if maps is None else maps
+    gt_all = run.gt_labels_at_map_size(vocab)
+    out = []
+    for split in ("val", "test"):
+        idx = run.indices(split, D.PIXEL_SOURCE)
+        cm = confusion(gt_all[idx], maps[idx].argmax(1), len(classes))
+        iou = iou_from_confusion(cm)
+        out.append(pd.DataFrame({"vocabulary": vocab, "split": split, "images": len(idx),
+                                 "class": [*classes, "mean (mIoU)"], "iou": [*iou, np.nanmean(iou)],
+                                 "gt_pixels": [*cm.sum(1), cm.sum()]}))
+    return pd.concat(out, ignore_index=True)
+
