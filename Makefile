@@ -7,7 +7,7 @@ DEVICE ?= auto
 
 NPROC ?= 2
 
-.PHONY: venv reproduce figures test lab bench train-ddp clean-runs
+.PHONY: venv reproduce figures readme test lab bench train-ddp clean-runs
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ reproduce: venv
 # Same as reproduce: every figure is rebuilt from code by the notebooks.
 figures: reproduce
 
+# README result blocks from results/ (the runner does this after every run; `--check` only compares).
+readme: venv
+	$(PY) -m sednn.readme
+
 test: venv
 	$(PY) -m pytest
 
@@ -34,7 +38,8 @@ test: venv
 bench: venv
 	$(PY) -m sednn.bench --profile $(PROFILE) --device $(DEVICE)
 
-# Every classifier of the profile with DistributedDataParallel, one process per GPU (after notebooks 01-02);
+# Every classifier of the profile (tuning grid and seeds) with DistributedDataParallel, one process per GPU
+# (after notebooks 01-02);
 # `make reproduce` afterwards finds the checkpoints and only predicts and reports.
 train-ddp: venv
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE)

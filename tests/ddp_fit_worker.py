@@ -30,7 +30,7 @@ class TinyNet(nn.Module):
                                       nn.ReLU())
         self.head = nn.Linear(16 + regions, labels)
 
-    def forward(self, image, semantic_map):
+    def forward(self, image, semantic_map, start=0):
         # image: (B, 3, H, W), semantic_map: (B, K, h, w) -> logits (B, L)
         return self.head(torch.cat([self.backbone(image).mean((2, 3)), semantic_map.mean((2, 3))], 1))
 

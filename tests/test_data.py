@@ -110,7 +110,7 @@ def test_clone_path_checks_out_the_pinned_commit(tmp_path, mini_ccp, monkeypatch
     assert root == dest
     head = subprocess.run(["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert head == pinned and not (dest / "later.txt").exists()
-    assert len(D.build_ccp_manifest(root).table) == 8
+    assert len(D.build_ccp_manifest(root, min_positives=1).table) == 8
     assert D.resolve_ccp_root(clone_dir=dest, repo_url=str(mini_ccp), commit=pinned) == dest  # idempotent
 
 
@@ -185,3 +185,18 @@ def test_corrupt_and_truncated_jpeg_are_named(mini_ccp):
 def test_missing_photo_is_named(mini_ccp):
     (mini_ccp / "photos/0002.jpg").unlink()
     _expect(mini_ccp, r"0002\.jpg: photo not found")
+
+
+def test_no_label_reaching_min_positives_says_so_with_the_counts(mini_ccp):
+    """A small dataset: the threshold is named, with the most frequent labels, instead of an empty manifest."""
+    err = _expect_threshold(mini_ccp, 50)
+    assert "min_positives=50" in str(err) and err.path == mini_ccp / "annotations"
+    counts = dict(item.rsplit(" ", 1) for item in str(err).split("most frequent: ")[1].split(". ")[0].split(", "))
+    assert len(counts) == 5 and all(1 <= int(n) < 50 for n in counts.values())
+    assert len(D.build_ccp_manifest(mini_ccp, min_positives=int(max(counts.values(), key=int))).targets) >= 1
+
+
+def _expect_threshold(root, k):
+    with pytest.raises(D.DatasetError, match="no label has min_positives") as e:
+        D.build_ccp_manifest(root, min_positives=k)
+    return e.value

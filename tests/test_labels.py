@@ -1,7 +1,25 @@
 import numpy as np
+import pytest
 
 from sednn import data as D
 from sednn import labels as L
+
+
+@pytest.mark.parametrize("vocab", sorted(L.VOCABULARIES))
+def test_each_vocabulary_places_every_ccp_label_exactly_once(ccp_root, vocab):
+    names = D.read_label_list(ccp_root)
+    classes, of_label = L.vocabulary(vocab)
+    assert sorted(of_label) == sorted(names) and len(of_label) == L.NUM_FINE_LABELS  # a dict: once each
+    lut = L.class_lookup(names, vocab)
+    assert lut[names.index("null")] == L.BACKGROUND == classes.index("background")
+    assert set(lut.tolist()) == set(range(len(classes)))  # no empty class
+
+
+def test_garments_is_a_human_parser_like_vocabulary():
+    assert 15 <= len(L.GARMENTS) <= 20
+    for lip_atr_class in ("hat", "hair", "sunglasses", "upper_clothes", "coat", "dress", "pants", "skirt", "socks",
+                          "shoes", "belt", "bag", "scarf", "gloves", "skin"):
+        assert lip_atr_class in L.GARMENTS
 
 
 def test_every_ccp_label_has_a_region(ccp_root):
@@ -22,10 +40,10 @@ def test_no_region_stands_for_exactly_one_target(ccp_root):
 
 
 def test_region_lookup_rejects_unknown_names():
-    import pytest
-
-    with pytest.raises(ValueError, match="without a coarse region"):
+    with pytest.raises(ValueError, match="without a class in the 'regions' vocabulary"):
         L.region_lookup(["null", "spacesuit"])
+    with pytest.raises(ValueError, match="unknown map vocabulary"):
+        L.vocabulary("colours")
 
 
 def test_select_targets_excludes_background_skin_hair():

@@ -65,3 +65,31 @@ def test_summarize_breaks_down_by_source(data):
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         M.per_label_auc(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+def _three_seed_scores(y, spread, seed=0):
+    """Three training runs of a model (``spread``: how much their signal differs) and of a baseline."""
+    rng = np.random.default_rng(seed)
+    noise, base_noise = rng.random(y.shape), rng.random(y.shape)
+    model = [y * (0.5 + spread * k) + noise for k in (-1, 0, 1)]
+    base = [y * 0.5 + base_noise] * 3
+    return model, base
+
+
+def test_two_level_bootstrap_widens_when_seeds_disagree(data):
+    y = data[0]
+    agree, base = _three_seed_scores(y, 0.0)
+    disagree, _ = _three_seed_scores(y, 0.4)
+    _, lo_a, hi_a = M.bootstrap_macro_auc_difference(y, agree, base, 300, seed=0)
+    _, lo_d, hi_d = M.bootstrap_macro_auc_difference(y, disagree, base, 300, seed=0)
+    assert hi_d - lo_d > 1.5 * (hi_a - lo_a)
+    _, lo_i, hi_i = M.bootstrap_macro_auc_difference(y, disagree, base, 300, seed=0, resample_seeds=False)
+    assert hi_d - lo_d > hi_i - lo_i  # the spread between training runs is in the interval, not only the images
+
+
+def test_two_level_bootstrap_with_identical_seeds_is_the_image_bootstrap(data):
+    y, s = data[0], data[1]
+    noisy = np.clip(s + np.random.default_rng(1).normal(0, 0.3, s.shape), 0, 1)
+    single = M.bootstrap_macro_auc_difference(y, [s], [noisy], 200, seed=3, resample_seeds=False)
+    repeated = M.bootstrap_macro_auc_difference(y, [s, s, s], [noisy, noisy], 200, seed=3)
+    assert np.allclose(single, repeated)

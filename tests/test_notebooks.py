@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sednn import labels as L
 from sednn import runner
-from sednn.report import MAIN_MODELS
+from sednn.classifiers import MAIN_MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +29,25 @@ def test_run_record(smoke_run):
     saved = json.loads((out / "results" / "RUN.json").read_text())
     assert saved["status"] == "ok" and saved["profile"]["name"] == "smoke" and saved["device"] == "cpu"
     assert list(saved["notebook_seconds"]) == runner.NOTEBOOKS
-    assert saved["versions"]["torch"] == "2.14.1" and saved["model_seeds"] == [0]
+    assert saved["versions"]["torch"] == "2.14.1" and saved["model_seeds"] == [0, 1]
     assert saved["skipped_rows"]["empty_tag_set"]["count"] == 1
+    assert saved["profile"]["min_positives"] == 50 and saved["cpu_model"] and saved["torch_threads"] >= 1
+    assert {"float32_matmul_precision", "mkldnn", "cudnn_benchmark"} <= set(saved["torch_backends"])
+
+
+def test_rendered_notebooks_are_written_for_readers_with_outputs(smoke_run):
+    """results/notebooks/ holds every executed notebook with its tables, figures and closing summary."""
+    out, _ = smoke_run
+    total = 0
     for name in runner.NOTEBOOKS:
-        nb = nbformat.read(out / "work" / "notebooks" / f"{name}.ipynb", as_version=4)
-        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "executed copy has outputs"
+        path = out / "results" / "notebooks" / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        total += path.stat().st_size
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert sum(bool(c.get("outputs")) for c in code) >= 3, name  # run.profile, tables, the summary
+        closing = code[-1]["outputs"]
+        assert any("text/markdown" in o.get("data", {}) for o in closing), f"{name} ends with a generated summary"
+    assert total < 15e6
 
 
 def test_data_prep_outputs(smoke_run):
@@ -44,26 +59,100 @@ def test_data_prep_outputs(smoke_run):
     assert 35 <= len(labels) <= 45
 
 
-def test_parser_iou_table(smoke_run):
+def test_parser_iou_and_its_schedule_chosen_on_validation(smoke_run):
     out, _ = smoke_run
     iou = pd.read_csv(out / "results" / "parser_iou.csv")
-    assert len(iou) == 9 and iou.iou.dropna().between(0, 1).all()
-    assert iou.region.iloc[-1] == "mean (mIoU)"
+    for vocab, classes in [("regions", L.REGIONS), ("garments", L.GARMENTS)]:
+        for split in ("val", "test"):
+            part = iou.query("vocabulary == @vocab and split == @split")
+            assert part["class"].tolist() == [*classes, "mean (mIoU)"]
+            assert part.iou.dropna().between(0, 1).all()
+    tuning = pd.read_csv(out / "results" / "parser_tuning.csv")
+    for vocab, t in tuning.groupby("vocabulary"):
+        assert t.chosen.sum() == 1 and t.loc[t.chosen, "val_miou"].iloc[0] == t.val_miou.max()
+
+
+def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, monkeypatch):
+    """For both vocabularies, every row the parser's training batches contain is a train-split pixel image."""
+    from sednn import parsing
+    from sednn.experiment import Run
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    seen = []
+
+    def fake_fit(model, cfg, ckpt_dir, *, batches, **kw):
+        import torch
+
+        for x, y, start in batches(torch.Generator().manual_seed(0)):
+            seen.append(len(x))
+        return []
+
+    real_views = run.data().__class__.views
+
+    def spy_views(self, idx, generator=None, part=slice(None)):
+        rows, v = real_views(self, idx, generator, part)
+        seen_rows.extend(rows.tolist())
+        return rows, v
+
+    seen_rows = []
+    monkeypatch.setattr(parsing, "fit", fake_fit)
+    monkeypatch.setattr(run.data().__class__, "views", spy_views)
+    allowed = set(run.indices("train", "pixel"))
+    for vocab in L.VOCABULARIES:
+        seen_rows.clear()
+        parsing.train_parser(run, vocab, 1e-3)
+        assert seen_rows and set(seen_rows) <= allowed, vocab
+    assert not allowed & set(run.indices("val")) and not allowed & set(run.indices("test"))
 
 
 def test_result_tables_have_a_finite_row_per_model(smoke_run):
     out, _ = smoke_run
     main = pd.read_csv(out / "results" / "main_table.csv")
-    assert main.model.tolist() == MAIN_MODELS
-    assert np.isfinite(main[["macro_auc", "map", "rel_auc_improvement_pct"]].to_numpy()).all()
+    assert main.model.tolist() == MAIN_MODELS and (main.seeds == 2).all()
+    assert np.isfinite(main[["macro_auc", "macro_auc_std", "map", "rel_auc_improvement_pct"]].to_numpy()).all()
     assert np.isfinite(main.query("model != 'baseline'")[["delta_ci_low", "delta_ci_high"]].to_numpy()).all()
     assert (out / "results" / "main_table.md").read_text().count("\n") == len(MAIN_MODELS) + 2
+    per_seed = pd.read_csv(out / "results" / "per_seed.csv")
+    assert len(per_seed) == 2 * (len(MAIN_MODELS) + 2)
+    for model, rows in per_seed.groupby("model"):  # the table's mean is the mean of the kept per-seed numbers
+        if model in MAIN_MODELS:
+            assert np.isclose(rows.test_macro_auc.mean(), main.set_index("model").loc[model, "macro_auc"])
+    verdict = (out / "results" / "verdict.md").read_text()
+    assert "The proposed model" in verdict and "+15.27 %" in verdict
+
+
+def test_tuning_chooses_on_validation_with_the_same_grid_for_every_model(smoke_run):
+    out, _ = smoke_run
+    tuning = pd.read_csv(out / "results" / "tuning.csv")
+    assert set(tuning.model) == {*MAIN_MODELS, "se_only", "no_gate"}
+    for model, t in tuning.groupby("model"):
+        grid = t[t.used_for_choice]
+        assert sorted(grid.lr_mult.unique()) == [1.0, 10.0]  # the same budget for every model
+        means = grid.groupby("lr_mult").val_macro_auc.mean()
+        assert t.loc[t.chosen, "lr_mult"].unique().tolist() == [means.idxmax()]
+        assert sorted(t.loc[t.chosen, "seed"]) == [0, 1]
+    assert "test" not in " ".join(tuning.columns)
     per_label = pd.read_csv(out / "results" / "per_label_auc.csv")
     assert set(per_label.model) == set(MAIN_MODELS) and set(per_label.source) == {"all", "pixel", "tags"}
     abl = pd.read_csv(out / "results" / "ablations.csv")
     assert {"se_only", "no_gate", "proposed@2", "proposed@4"} <= set(abl.model)
-    assert set(abl["maps"]) >= {"predicted", "ground truth (oracle)"}
     assert np.isfinite(abl.macro_auc).all()
+    assert (abl.query("model in ['se_only', 'no_gate']").seeds == 2).all()
+
+
+def test_oracle_rows_are_labelled_as_ground_truth_in_every_table(smoke_run):
+    out, _ = smoke_run
+    abl = pd.read_csv(out / "results" / "ablations.csv")
+    trained = abl[abl.group == "(e) oracle-trained bound"]
+    assert set(trained.images) == {"pixel-annotated test"} and (trained.vocabulary == "regions").all()
+    assert trained.maps.value_counts()["ground truth (oracle-trained)"] == 2  # proposed + best alternative
+    assert "ground truth at test time only" in set(abl[abl.group == "(c) oracle at test time"].maps)
+    gt_rows = abl[abl.maps.str.contains("ground truth")]
+    assert gt_rows.group.str.contains("oracle").all()
+    md = (out / "results" / "ablations.md").read_text()
+    assert md.count("ground truth (oracle-trained)") == 2 and "ground truth at test time only" in md
 
 
 def test_attention_tables(smoke_run):
@@ -80,6 +169,7 @@ def test_every_figure_is_written(smoke_run):
     out, _ = smoke_run
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"label_frequency.png", "label_cooccurrence.png", "example_photos.png", "semantic_map_overlays.png",
+            "semantic_map_overlays_regions.png",
             "per_label_auc.png", "relative_improvement.png", "training_curves.png", "cam_grid_good.png",
             "cam_grid_failure.png", "channel_gates.png", "localization.png"} <= figures
 
@@ -99,7 +189,7 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
 
 
 def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
-    """`torchrun -m sednn.distributed` with 2 CPU processes retrains the baseline on the notebooks' data;
+    """`torchrun -m sednn.launch` with 2 CPU processes retrains the baseline on the notebooks' data;
     the validation score in its history is the macro AUC of the predictions gathered from both processes."""
     import shutil
     import subprocess
@@ -110,15 +200,17 @@ def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
 
     out, _ = smoke_run
     work = tmp_path / "work"
-    shutil.copytree(out / "work", work, ignore=shutil.ignore_patterns("baseline_s0*", "notebooks"))
+    from sednn import classifiers as C
+
+    shutil.copytree(out / "work", work, ignore=shutil.ignore_patterns("baseline-*", "notebooks"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-           "sednn.distributed", "--profile", "smoke", "--device", "cpu", "--work-dir", str(work),
+           "sednn.launch", "--profile", "smoke", "--device", "cpu", "--work-dir", str(work),
            "--models", "baseline"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "baseline seed 0: best val macro AUC" in r.stdout and "2 processes)" in r.stdout
+    assert "[sednn] baseline: lr mult" in r.stdout and "2 processes)" in r.stdout
     run = Run.create("smoke", work_dir=work, results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
-    pred = run.predictions("baseline", 0)
+    pred = C.predictions(run, C.main_arm(run, "baseline"), 0)
     assert pred["val"].shape == (len(run.indices("val")), len(run.targets))
     assert pred["test"].shape == (len(run.indices("test")), len(run.targets))
     assert np.isclose(pred["history"][0]["val_score"], macro_auc(run.y[pred["val_idx"]], pred["val"]), atol=1e-6)
@@ -136,3 +228,42 @@ def test_localization_does_not_depend_on_the_chunk_size(smoke_run, tmp_path):
     assert len(whole) > 3  # more than one chunk
     np.testing.assert_allclose(chunked["energy"], whole["energy"], atol=1e-5)
     assert (chunked["hit"] == whole["hit"]).all()
+
+
+def test_explorer_update_draws_photo_map_and_one_cam_per_model(smoke_run, tmp_path):
+    """The widget's update function, driven once without a browser."""
+    from sednn.experiment import Run
+    from sednn.explore import Explorer
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    ex = Explorer(run, ["baseline", "proposed"], 0)
+    row = int(ex.rows[0])
+    label = ex.labels_of(row)[0]
+    fig = ex.update(row, label)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 4 and label in titles[0] and titles[2].startswith("baseline\np=")
+    p = float(titles[3].split("p=")[1])
+    assert np.isclose(p, ex.scores(row)["proposed"][run.targets.index(label)], atol=5e-3)
+    widget = ex.widget()
+    assert widget.children[0].children[1].options == tuple(ex.labels_of(row))
+
+
+def test_ablations_a_profile_does_not_run_are_listed_as_not_run(smoke_run, tmp_path):
+    """The cpu profile's ablation table: single stages and the other vocabulary are named, without numbers."""
+    from dataclasses import replace
+
+    from sednn import report
+    from sednn.experiment import Run
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    run.profile = replace(run.profile, stage_variants=False, other_vocabulary=False)
+    abl = report.ablation_table(run)
+    missing = abl[abl.macro_auc.isna()]
+    assert missing.group.tolist() == ["(d) single stage", "(f) other vocabulary"]
+    assert missing.description.str.contains("not run in this profile").all()
+    assert "not run in this profile" in report.markdown_summary(abl)
+    assert "(e) oracle-trained bound" in set(abl.group) and not abl.model.str.contains("@").any()

@@ -1,4 +1,4 @@
-"""Training recipe: augmentation shared by photo and map, resumption, checkpoints."""
+"""Training recipe: stored views shared by photo, map and stored prefix; resumption; checkpoints."""
 import numpy as np
 import pytest
 import torch
@@ -6,18 +6,58 @@ import torch.nn.functional as F
 
 from ddp_fit_worker import toy_data
 from sednn.models import create_model
-from sednn.train import (TrainConfig, augment, epoch_batches, fit, load_best, predict,
-                         prepare_for_training, steps_per_epoch)
+from sednn.features import prefix_features
+from sednn.train import (TensorData, TrainConfig, epoch_batches, fit, load_best, predict, prepare_for_training,
+                         steps_per_epoch, view_thetas)
 
 
-def test_augmentation_moves_photo_and_map_together():
-    """A map that is a downscaled copy of the photo stays one after augmentation."""
+def _blocky(n=8, hw=(64, 48)):
+    """Photos of 8x8-pixel blocks (grey) and maps that are their downscaled copies (probability = brightness)."""
     g = torch.Generator().manual_seed(0)
-    img = F.interpolate(torch.rand(4, 1, 8, 6, generator=g), size=(64, 48), mode="nearest").repeat(1, 3, 1, 1)
-    small = F.avg_pool2d(img[:, :1], 4)  # (4, 1, 16, 12)
-    x, m = augment(img, small, torch.Generator().manual_seed(1))
-    assert not torch.allclose(x, img)
-    assert torch.allclose(F.avg_pool2d(x[:, :1], 4), m, atol=0.08)
+    img = F.interpolate(torch.rand(n, 1, hw[0] // 8, hw[1] // 8, generator=g), size=hw, mode="nearest")
+    images = (img.repeat(1, 3, 1, 1).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    maps = (F.avg_pool2d(torch.from_numpy(images[..., :1]).permute(0, 3, 1, 2).float(), 4)).round().to(torch.uint8)
+    return images, maps.numpy()
+
+
+def test_stored_views_move_photo_and_map_together():
+    """A map that is a downscaled copy of the photo stays one in every augmented view."""
+    images, maps = _blocky()
+    data = TensorData.from_arrays(images, maps, np.zeros((8, 1)), (0.5,) * 3, (0.5,) * 3,
+                                  thetas=view_thetas(8, 4, seed=1))
+    x, m, _, start = data.batch(torch.arange(8), torch.device("cpu"), torch.Generator().manual_seed(2))
+    photo = x[:, :1] * 0.5 + 0.5  # undo the normalisation
+    assert start == 0 and not torch.allclose(photo, torch.from_numpy(images[..., :1]).permute(0, 3, 1, 2) / 255)
+    assert torch.allclose(F.avg_pool2d(photo, 4), m, atol=0.08)
+    x0, m0, _, _ = data.batch(torch.arange(8), torch.device("cpu"))  # no generator: view 0, the photo itself
+    assert torch.equal(m0, torch.from_numpy(maps).float() / 255)
+
+
+@pytest.mark.parametrize("name", ["baseline", "proposed", "input_masking", "late_fusion", "se_only", "no_gate"])
+def test_a_stored_prefix_gives_the_same_outputs_as_the_photo(name):
+    """Training from the stored frozen prefix computes the model of the photo, in every view (float16 store)."""
+    torch.manual_seed(0)
+    images = np.random.default_rng(0).integers(0, 255, (6, 96, 64, 3), dtype=np.uint8)
+    maps = (torch.softmax(torch.randn(6, 8, 24, 16), 1) * 255).round().to(torch.uint8).numpy()
+    thetas = view_thetas(6, 3, seed=0)
+    model = create_model(name, 5, 8, pretrained=True)
+    model.freeze_backbone(3)
+    for fusion in getattr(model, "fusions", {}).values():  # the map must matter: leave the zero init
+        torch.nn.init.normal_(fusion.project.weight, std=0.1)
+    model.eval()
+    photos = TensorData.from_arrays(images, maps, np.zeros((6, 5)), model.backbone.spec.mean,
+                                    model.backbone.spec.std, thetas=thetas)
+    stored = prefix_features(model.backbone, photos, 3, torch.device("cpu"), 4, masked=model.prefix_input == "masked")
+    assert stored.shape[:2] == (6, 3) and stored.dtype == np.float16
+    prefix = TensorData.from_arrays(images, maps, np.zeros((6, 5)), model.backbone.spec.mean, model.backbone.spec.std,
+                                    thetas=thetas, features=stored, start=3)
+    dev = torch.device("cpu")
+    assert np.allclose(predict(model, photos, np.arange(6), dev, 4), predict(model, prefix, np.arange(6), dev, 4),
+                       atol=2e-3)
+    with torch.no_grad():  # an augmented batch: the same views drawn, the same outputs
+        a = model(*photos.batch(torch.arange(6), dev, torch.Generator().manual_seed(5))[:2])
+        xb, mb, _, start = prefix.batch(torch.arange(6), dev, torch.Generator().manual_seed(5))
+        assert start == 3 and torch.allclose(torch.sigmoid(a), torch.sigmoid(model(xb, mb, start)), atol=2e-3)
 
 
 def _toy_data():
@@ -42,8 +82,8 @@ def _train(folder, data, interrupt_in_epoch=None):
         return (data.batch(b, dev, gen) for b in epoch_batches(idx, cfg.batch_size, gen))
 
     def loss_fn(model, batch):
-        x, m, y = batch
-        return F.binary_cross_entropy_with_logits(model(x, m), y)
+        x, m, y, start = batch
+        return F.binary_cross_entropy_with_logits(model(x, m, start), y)
 
     hist = fit(model, cfg, folder, batches=batches, steps_per_epoch=steps_per_epoch(16, 8), loss_fn=loss_fn,
                score_fn=lambda mdl: -float(predict(mdl, data, np.arange(16, 24), dev, 8).mean()),
@@ -89,5 +129,5 @@ def test_augmentation_of_a_batch_part_equals_that_part_of_the_whole_batch():
     idx = torch.arange(8)
     whole = data.batch(idx, torch.device("cpu"), torch.Generator().manual_seed(3))
     half = data.batch(idx, torch.device("cpu"), torch.Generator().manual_seed(3), part=slice(4, 8))
-    for a, b in zip(whole, half):
+    for a, b in zip(whole[:3], half[:3]):
         assert torch.equal(a[4:], b)

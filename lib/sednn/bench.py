@@ -51,7 +51,7 @@ def _timed(fn, steps: int, warmup: int, device) -> float:
 
 def training_step(model, prof, dev, compile: bool = False):
     """``step(batch)``: the optimiser step of ``sednn.train.fit`` (same loss, autocast, optimiser, compile)."""
-    cfg = TrainConfig(prof.epochs, prof.batch_size, prof.lr, prof.new_module_lr_mult, prof.weight_decay, seed=0,
+    cfg = TrainConfig(prof.epochs, prof.batch_size, prof.lr, max(prof.lr_mults), prof.weight_decay, seed=0,
                       device=str(dev), compile=compile)
     net = prepare_for_training(model, cfg, dev)
     opt = make_optimizer(model, cfg)
@@ -60,7 +60,7 @@ def training_step(model, prof, dev, compile: bool = False):
 
 def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
-    model = create_model(name, num_labels, len(L.REGIONS), pretrained=False)
+    model = create_model(name, num_labels, len(L.vocabulary(prof.vocabulary)[0]), pretrained=False)
     model.freeze_backbone(prof.freeze_stages)
     return model.to(dev).to(memory_format=torch.channels_last)
 
@@ -71,7 +71,7 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
     h, w = profile.image_hw
     s = profile.map_stride
     return TensorData.from_arrays(rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8),
-                                  rng.integers(0, 255, (n, len(L.REGIONS), h // s, w // s), dtype=np.uint8),
+                                  rng.integers(0, 255, (n, len(L.vocabulary(profile.vocabulary)[0]), h // s, w // s), dtype=np.uint8),
                                   (rng.random((n, num_labels)) < 0.1), (0.5,) * 3, (0.5,) * 3, device=device)
 
 

@@ -76,7 +76,7 @@ def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
 
     def loss_fn(model, batch):
         x, y, start = batch
-        return F.cross_entropy(model(x, None, start), y, ignore_index=NO_MAP)
+        return F.cross_entropy(model(x, None, start).float(), y, ignore_index=NO_MAP)
 
     def score_fn(model):  # validation mIoU
         pred = predict_classes(model, data, val_idx, device, cfg.batch_size * 2)

@@ -113,11 +113,13 @@ def relative_improvement(per_label: pd.DataFrame, model: str, baseline: str = "b
 
 
 def training_curves(history: pd.DataFrame):
+    """Mean over seeds with a band of ± 1 std (the spread between training runs)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    sns.lineplot(history, x="epoch", y="train_loss", hue="model", ax=axes[0], marker="o")
-    sns.lineplot(history, x="epoch", y="val_score", hue="model", ax=axes[1], marker="o", legend=False)
-    axes[0].set_title("training loss (BCE)")
-    axes[1].set_title("validation macro AUC")
+    sns.lineplot(history, x="epoch", y="train_loss", hue="model", ax=axes[0], marker="o", errorbar="sd")
+    sns.lineplot(history, x="epoch", y="val_score", hue="model", ax=axes[1], marker="o", legend=False, errorbar="sd")
+    seeds = history.groupby("model")["seed"].nunique().max()
+    axes[0].set_title(f"training loss (BCE), mean ± std over {seeds} seeds")
+    axes[1].set_title(f"validation macro AUC, mean ± std over {seeds} seeds")
     return fig
 
 

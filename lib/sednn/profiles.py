@@ -43,13 +43,13 @@ PROFILES = {
     # Default of `make reproduce`: the whole dataset on a 2-core CPU, three seeds, the tuning grid.
     "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=8, batch_size=32,
                    seeds=(0, 1, 2), lr=3e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=8,
-                   parser_epochs=15, parser_lrs=(1e-3, 3e-3), vocabulary="garments", other_vocabulary=False,
+                   parser_epochs=20, parser_lrs=(3e-3, 1e-2), vocabulary="garments", other_vocabulary=False,
                    oracle_training=True, stage_variants=False, bootstrap=1000, cam_images=6,
                    localization_images=None),
     # Full resolution, nothing frozen, everything on one GPU, with the same protocol.
     "gpu": Profile("gpu", max_images=None, image_hw=(384, 256), map_stride=4, epochs=20, batch_size=64,
                    seeds=(0, 1, 2), lr=1e-3, lr_mults=(1.0, 3.0, 10.0), tune_seeds=(0, 1, 2), freeze_stages=0,
-                   views=16, parser_epochs=30, parser_lrs=(3e-4, 1e-3, 3e-3), vocabulary="garments",
+                   views=16, parser_epochs=30, parser_lrs=(1e-3, 3e-3, 1e-2), vocabulary="garments",
                    other_vocabulary=True, oracle_training=True, stage_variants=True, bootstrap=1000, cam_images=8,
                    localization_images=None),
 }

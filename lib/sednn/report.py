@@ -177,24 +177,27 @@ def ablation_table(run: Run) -> pd.DataFrame:
             out[col] = default
         out[col] = out[col].fillna(default)
     out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
-    not_run = [("(d) single stage", "proposed@<stage>"), ("(e) oracle-trained bound", "baseline, proposed, best alt."),
+    not_run = [("(d) single stage", "proposed at one stage"), ("(e) oracle-trained bound", "baseline, proposed, best alt."),
                ("(f) other vocabulary", "proposed, best alternative")]
     flags = [bool(variants), p.oracle_training, p.other_vocabulary]
     missing = [{"group": g, "model": m, "description": "not run in this profile (gpu profile only)"}
                for (g, m), ran in zip(not_run, flags) if not ran]
     out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
-    added = added_parameters(run, [m for m in out["model"] if m in MODEL_DESCRIPTIONS or "@" in m])
-    out["added_parameters"] = out["model"].map(added)
+    out["added_parameters"] = [added_parameters(run, m, v) if isinstance(v, str) else np.nan
+                               for m, v in zip(out["model"], out["vocabulary"])]
     cols = ["group", "model", "description", "vocabulary", "maps", "images", "n_images", "seeds", "lr_mult",
             "macro_auc", "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high",
             "rel_auc_improvement_pct", "added_parameters"]
     return out.reindex(columns=cols)
 
 
-def added_parameters(run: Run, names: list[str]) -> dict[str, int]:
-    vocab = run.profile.vocabulary
-    base = count_parameters(C.build_model(run, "baseline", vocab, 0, pretrained=False))
-    return {n: count_parameters(C.build_model(run, n, vocab, 0, pretrained=False)) - base for n in set(names)}
+def added_parameters(run: Run, name: str, vocab: str) -> int:
+    """Parameters ``name`` adds to the baseline with a map of ``vocab`` (its number of classes sizes the fusion)."""
+    key = ("added_parameters", name, vocab)
+    if key not in run._cache:
+        base = count_parameters(C.build_model(run, "baseline", vocab, 0, pretrained=False))
+        run._cache[key] = count_parameters(C.build_model(run, name, vocab, 0, pretrained=False)) - base
+    return run._cache[key]
 
 
 def history_table(run: Run, models: list[str]) -> pd.DataFrame:
@@ -313,3 +316,30 @@ def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame) -> str:
                      f"{miou['test']:.3f}. Hardest on test: "
                      + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in worst.iterrows()) + ".")
     return "**Map quality.** " + "\n".join(["", *lines])
+
+
+def data_summary(table: pd.DataFrame, labels: pd.DataFrame, skipped: dict) -> str:
+    """What notebook 01 shows, in words, from its tables."""
+    counts = table.groupby(["split", "source"]).size().unstack()
+    top, rare = labels.nlargest(3, "positives"), labels.nsmallest(3, "positives")
+    return (f"**Data.** {len(table)} images ({', '.join(f'{s} {int(n)}' for s, n in table.source.value_counts().items())}"
+            f"; skipped: {', '.join(f'{k} {len(v)}' for k, v in skipped.items()) or 'none'}), split train / val / test "
+            f"{int(counts.loc['train'].sum())} / {int(counts.loc['val'].sum())} / {int(counts.loc['test'].sum())}, "
+            f"{len(labels)} target labels, from {', '.join(f'{r.label} ({r.positives})' for r in top.itertuples())} "
+            f"down to {', '.join(f'{r.label} ({r.positives})' for r in rare.itertuples())} positive images.")
+
+
+def attention_summary(localization: pd.DataFrame, swap: pd.DataFrame, gates: pd.DataFrame) -> str:
+    """What notebook 06 shows, in words, from its tables (first seed's models)."""
+    loc = localization.set_index("model")
+    sw = swap.set_index("model")
+    base, prop = loc.loc["baseline"], loc.loc["proposed"]
+    best = loc["energy_inside"].idxmax()
+    stage = gates.groupby("stage")[["gate_std_over_images", "mean_abs_change"]].mean()
+    return (f"**Where the models look.** Share of Grad-CAM mass inside the label's ground-truth region: proposed "
+            f"{prop.energy_inside:.3f} vs baseline {base.energy_inside:.3f} (a uniform map would score "
+            f"{base.region_share:.3f}); most localized: `{best}` ({loc.loc[best, 'energy_inside']:.3f}). "
+            f"Background swap, macro AUC drop: proposed {sw.loc['proposed', 'drop']:+.4f}, baseline "
+            f"{sw.loc['baseline', 'drop']:+.4f}. Channel gate: "
+            + "; ".join(f"stage {int(s)} varies over images by {r.gate_std_over_images:.3f} and moves by "
+                        f"{r.mean_abs_change:.3f} without the map" for s, r in stage.iterrows()) + ".")

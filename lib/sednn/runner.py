@@ -2,8 +2,9 @@
 
     python -m sednn.runner --profile cpu            # what `make reproduce` does
 
-Executed copies go to ``<work_dir>/notebooks/``; tables to results/, figures to figures/;
-``results/RUN.json`` records commit, profile, seeds, device, versions and per-notebook times.
+Executed copies go to ``<work_dir>/notebooks/`` and, for readers, to ``<results>/notebooks/`` (outputs kept);
+tables to results/, figures to figures/; ``results/RUN.json`` records commit, profile, seeds, the machine
+(CPU model or GPU name, threads, numerics-relevant torch settings), versions and per-notebook times.
 A failing notebook stops the run, is named with its cell, and the exit code is non-zero.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import paths
-from .io import write_json
+from .io import atomic_write, write_json
 from .profiles import PROFILES, get_profile
 
 NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed", "06_attention"]
@@ -40,14 +42,36 @@ def git_state() -> dict:
     return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(status) if status is not None else None}
 
 
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def device_info(device: str) -> dict:
+    """The machine and the torch settings that change numerics (results move between machines with them)."""
     import torch
 
     from .train import resolve_device
 
     dev = resolve_device(device)
-    info = {"device": str(dev), "torch_threads": torch.get_num_threads(), "cpu_count": __import__("os").cpu_count(),
-            "machine": platform.machine(), "platform": platform.platform()}
+    info = {"device": str(dev), "cpu_model": cpu_model(), "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(), "cpu_count": __import__("os").cpu_count(),
+            "machine": platform.machine(), "platform": platform.platform(),
+            "torch_backends": {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                               "mkldnn": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+                               "mkl": torch.backends.mkl.is_available(),
+                               "float32_matmul_precision": torch.get_float32_matmul_precision(),
+                               "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                               "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                               "cudnn_deterministic": torch.backends.cudnn.deterministic,
+                               "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                               "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                               "autocast": "bf16 on CUDA, none on CPU"}}
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
     return info
@@ -73,8 +97,8 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     work = Path(work_dir or paths.work_dir_for(profile)).resolve()
     results = Path(results_dir or paths.RESULTS_DIR).resolve()
     figures = Path(figures_dir or paths.FIGURES_DIR).resolve()
-    executed = work / "notebooks"
-    for d in (work, results, figures, executed):
+    executed, rendered = work / "notebooks", results / "notebooks"
+    for d in (work, results, figures, executed, rendered):
         d.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "SEED": seed, "DATA_DIR": str(data_dir) if data_dir else None, "DEVICE": device,
               "COMPILE": compile,
@@ -88,7 +112,9 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         print(f"[sednn] {name} ({profile}) ...", flush=True)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(src), str(executed / src.name), parameters=params, kernel_name="python3",
+            headless = {"INTERACTIVE": False} if "INTERACTIVE" in pm.inspect_notebook(str(src)) else {}
+            pm.execute_notebook(str(src), str(executed / src.name), parameters={**params, **headless},
+                                kernel_name="python3",
                                 cwd=str(Path(notebooks_dir)), progress_bar=False)
         except pm.PapermillExecutionError as e:
             record.update(status="failed", failed_notebook=name, failed_cell=e.cell_index,
@@ -97,6 +123,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
             raise NotebookFailed(f"notebook {name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                                  f"{e.ename}: {e.evalue}\n  executed copy: {executed / src.name}") from None
         record["notebook_seconds"][name] = round(time.perf_counter() - t0, 1)
+        atomic_write(rendered / src.name, lambda p: shutil.copyfile(executed / src.name, p))  # for readers
         print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
     warnings_path = work / "data_warnings.json"
     record["skipped_rows"] = json.loads(warnings_path.read_text()) if warnings_path.exists() else {}
@@ -104,6 +131,10 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
                   total_seconds=round(sum(record["notebook_seconds"].values()), 1))
     write_json(work / "RUN.json", record)
     write_json(results / "RUN.json", record)
+    if results == paths.RESULTS_DIR.resolve():  # the repository's own results: its README follows them
+        from .readme import update
+
+        update(paths.REPO_ROOT / "README.md", results)
     return record
 
 

@@ -1,4 +1,7 @@
-"""Semantic parser: pretrained encoder + light FPN-style decoder -> coarse region logits at stride 4."""
+"""Semantic parser: pretrained encoder + light FPN-style decoder -> class logits at stride 4.
+
+Decoder width 128 and two fusing convolutions: on the cpu profile they gave 0.540 validation mIoU (regions) where
+width 64 with one gave 0.527 (25 epochs, lr 3e-3; the development run is described in the README)."""
 from __future__ import annotations
 
 import torch
@@ -10,13 +13,13 @@ from .late_fusion import conv_bn_relu
 
 
 class SemanticParser(nn.Module):
-    def __init__(self, backbone: Backbone, num_regions: int, width: int = 64):
+    def __init__(self, backbone: Backbone, num_regions: int, width: int = 128, depth: int = 2):
         super().__init__()
         self.backbone = backbone
         backbone.head.requires_grad_(False)  # unused by the decoder; frozen so DDP expects no gradient for it
         self.pyramid = backbone.spec.pyramid_stages  # strides 8, 16, 32
         self.lateral = nn.ModuleList(nn.Conv2d(backbone.spec.stage_channels[i], width, 1) for i in self.pyramid)
-        self.fuse = conv_bn_relu(width, width)
+        self.fuse = nn.Sequential(*(conv_bn_relu(width, width) for _ in range(depth)))
         self.classify = nn.Conv2d(width, num_regions, 1)
 
     def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:

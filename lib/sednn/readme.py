@@ -1,0 +1,122 @@
+"""README blocks generated from ``results/``, so the numbers there cannot drift from the tables.
+
+Each block sits between ``<!-- sednn:NAME -->`` and ``<!-- /sednn:NAME -->`` in README.md.
+
+    python -m sednn.readme            # rewrite the blocks from results/ (the runner does it after a run)
+    python -m sednn.readme --check    # exit 1 when a block differs from what results/ gives
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths
+from .io import write_text
+
+BLOCK = re.compile(r"(<!-- sednn:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /sednn:(?P=name) -->)", re.S)
+
+
+def _csv(results: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(results / f"{name}.csv")
+
+
+def run_line(results: Path) -> str:
+    r = json.loads((results / "RUN.json").read_text())
+    p = r["profile"]
+    times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["notebook_seconds"].items())
+    return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}, {p['epochs']} epochs, "
+            f"model seeds {', '.join(map(str, r['model_seeds']))}, lr multiplier grid "
+            f"{', '.join(f'{m:g}' for m in p['lr_mults'])}), split seed {r['split_seed']}, device **{r['device']}**"
+            f" ({r.get('gpu') or r.get('cpu_model')}, {r['torch_threads']} threads), commit `{r['git_commit'][:7]}`, "
+            f"{r['total_seconds'] / 60:.1f} minutes ({times}).\n")
+
+
+def parser_block(results: Path) -> str:
+    iou = _csv(results, "parser_iou")
+    table = iou.pivot_table(index=["vocabulary", "class"], columns="split", values="iou", sort=False).round(3)
+    return table.reset_index().to_markdown(index=False) + "\n"
+
+
+def tuning_block(results: Path) -> str:
+    t = _csv(results, "tuning")
+    used = t[t.used_for_choice].pivot_table(index="model", columns="lr_mult", values="val_macro_auc",
+                                            aggfunc="mean", sort=False)
+    used.columns = [f"val macro AUC, lr mult {c:g}" for c in used.columns]
+    chosen = t[t.chosen].groupby("model", sort=False).agg(chosen=("lr_mult", "first"),
+                                                          best_epochs=("best_epoch", lambda e: "/".join(map(str, e))))
+    return used.round(4).join(chosen).reset_index().to_markdown(index=False) + "\n"
+
+
+def per_seed_block(results: Path) -> str:
+    s = _csv(results, "per_seed")
+    table = s.pivot(index="model", columns="seed", values="delta_vs_baseline_same_seed").loc[s.model.unique()]
+    table.columns = [f"Δ test macro AUC, seed {c}" for c in table.columns]
+    return table.round(4).reset_index().to_markdown(index=False) + "\n"
+
+
+def csv_block(name: str, columns: list[str] | None = None, digits: int = 4):
+    def block(results: Path) -> str:
+        df = _csv(results, name)
+        return (df[columns] if columns else df).round(digits).to_markdown(index=False) + "\n"
+    return block
+
+
+BLOCKS = {
+    "run": run_line,
+    "verdict": lambda r: (r / "verdict.md").read_text(),
+    "main_table": lambda r: (r / "main_table.md").read_text(),
+    "per_seed": per_seed_block,
+    "tuning": tuning_block,
+    "ablations": lambda r: (r / "ablations.md").read_text(),
+    "parser_iou": parser_block,
+    "localization": csv_block("localization", digits=3),
+    "background_swap": csv_block("background_swap", ["model", "n_images", "macro_auc_original",
+                                                     "macro_auc_swapped", "drop"]),
+}
+
+
+def render(results: Path, names) -> dict[str, str]:
+    return {n: BLOCKS[n](Path(results)) for n in names}
+
+
+def blocks_in(text: str) -> dict[str, str]:
+    return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def stale_blocks(readme: Path = paths.REPO_ROOT / "README.md", results: Path = paths.RESULTS_DIR) -> list[str]:
+    """Names of the blocks of ``readme`` that differ from what ``results`` gives."""
+    current = blocks_in(readme.read_text())
+    fresh = render(results, current)
+    return [n for n, body in current.items() if fresh[n] != body]
+
+
+def update(readme: Path = paths.REPO_ROOT / "README.md", results: Path = paths.RESULTS_DIR) -> list[str]:
+    """Rewrite every block of ``readme`` from ``results``; returns the names of the blocks that changed."""
+    text = readme.read_text()
+    fresh = render(results, blocks_in(text))
+    new = BLOCK.sub(lambda m: m.group(1) + fresh[m["name"]] + m.group(4), text)
+    if new != text:
+        write_text(readme, new)
+    return [n for n, body in blocks_in(text).items() if fresh[n] != body]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sednn.readme", description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only report blocks that differ from results/")
+    args = ap.parse_args(argv)
+    if args.check:
+        stale = stale_blocks()
+        print("README blocks differ from results/: " + ", ".join(stale) if stale else "README matches results/")
+        return 1 if stale else 0
+    changed = update()
+    print("README blocks rewritten: " + (", ".join(changed) or "none changed"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
