@@ -1,6 +1,5 @@
 """Manifest, split, data source and bad input, checked against the real CCP files."""
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -11,7 +11,6 @@ from tqdm.auto import tqdm
 
 from . import classifiers as C
 from . import labels as L
-from .cache import NO_MAP
 from .parsing import parse, predicted_maps
 
 

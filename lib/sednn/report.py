@@ -1,14 +1,12 @@
 """Result tables from stored predictions (test split; seeds averaged, their spread kept) and the verdict."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
 from . import classifiers as C
 from . import metrics as M
-from .classifiers import MAIN_MODELS, Arm
+from .classifiers import MAIN_MODELS, Arm  # noqa: F401  (MAIN_MODELS: re-exported for notebook 06 and bench)
 from .experiment import Run
 from .io import write_csv, write_text
 from .models import MODEL_DESCRIPTIONS, count_parameters
