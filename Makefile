@@ -7,7 +7,7 @@ DEVICE ?= auto
 
 NPROC ?= 2
 
-.PHONY: venv reproduce figures readme test lab bench train-ddp clean-runs
+.PHONY: venv reproduce figures readme resolution test lab bench train-ddp clean-runs
 
 venv: $(VENV)/.installed
 
@@ -19,12 +19,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-# Runs every notebook in order with papermill; tables -> results/, figures -> figures/.
+# Runs every notebook in order with papermill; tables -> results/, figures -> figures/
+# (PROFILE=cpu_hr: results/cpu_hr/, figures/cpu_hr/). Resumes from the checkpoints under runs/<profile>/.
 reproduce: venv
 	$(PY) -m sednn.runner --profile $(PROFILE) --device $(DEVICE)
 
 # Same as reproduce: every figure is rebuilt from code by the notebooks.
 figures: reproduce
+
+# The main table across resolutions and the per-label figure, from results/ and results/cpu_hr/
+# (the runner does it after every run).
+resolution: venv
+	$(PY) -m sednn.resolution
 
 # README result blocks from results/ (the runner does this after every run; `--check` only compares).
 readme: venv

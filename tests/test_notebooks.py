@@ -267,3 +267,77 @@ def test_ablations_a_profile_does_not_run_are_listed_as_not_run(smoke_run, tmp_p
     assert missing.description.str.contains("not run in this profile").all()
     assert "not run in this profile" in report.markdown_summary(abl)
     assert "(e) oracle-trained bound" in set(abl.group) and not abl.model.str.contains("@").any()
+
+
+def test_a_profile_with_fewer_models_reports_only_them(smoke_run, tmp_path):
+    """cpu_hr's knobs (one alternative, no argument ablations, no oracle training) on the smoke run's models."""
+    from dataclasses import replace
+
+    from sednn import classifiers as C
+    from sednn import parsing, report
+    from sednn.experiment import Run
+    from sednn.profiles import PROFILES
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    hr = PROFILES["cpu_hr"]
+    run.profile = replace(run.profile, alternatives=hr.alternatives, argument_ablations=hr.argument_ablations,
+                          oracle_training=hr.oracle_training, other_vocabulary=hr.other_vocabulary,
+                          stage_variants=hr.stage_variants)
+    assert C.main_models(run.profile) == ["baseline", "input_masking", "proposed"]
+    assert C.best_alternative(run) == "input_masking" and report.argument_ablations(run.profile) == []
+    assert parsing.vocabularies(run.profile) == ["garments"]
+    main = report.comparison_table(run, C.main_models(run.profile))
+    assert main.model.tolist() == ["baseline", "input_masking", "proposed"]
+    assert np.isfinite(main.set_index("model").loc["proposed", ["delta_ci_low", "delta_ci_high"]].astype(float)).all()
+    abl = report.ablation_table(run)
+    missing = abl[abl.macro_auc.isna()]
+    assert missing.group.tolist() == ["(a) SE gate, no map", "(b) no gate", "(d) single stage",
+                                      "(e) oracle-trained bound", "(f) other vocabulary"]
+    assert missing.set_index("group").loc["(e) oracle-trained bound", "description"] == \
+        "not run in this profile (cpu and gpu profiles only)"
+    assert abl[abl.macro_auc.notna()].group.tolist() == ["main", "main", "(c) oracle at test time",
+                                                         "(c) oracle at test time"]
+
+
+def test_table_and_figure_across_resolutions(smoke_run, tmp_path):
+    """Two profiles' results (the smoke run's, the second relabelled as a larger size) -> one main table with a
+    resolution column, per-label changes that are differences of the two per-label tables, small items flagged."""
+    import shutil
+
+    from sednn import resolution
+
+    out, _ = smoke_run
+    root = tmp_path / "results"
+    shutil.copytree(out / "results", root, ignore=shutil.ignore_patterns("notebooks"))
+    shutil.copytree(out / "results", root / "cpu_hr", ignore=shutil.ignore_patterns("notebooks"))
+    for name, hw, sub in [("cpu", [192, 128], root), ("cpu_hr", [288, 192], root / "cpu_hr")]:
+        run = json.loads((sub / "RUN.json").read_text())
+        run["profile"].update(name=name, image_hw=hw)
+        (sub / "RUN.json").write_text(json.dumps(run))
+    hi = pd.read_csv(root / "cpu_hr" / "per_label_auc.csv")
+    hi.loc[(hi.model == "baseline") & (hi.label == "bag"), "auc"] += 0.1  # a known change
+    hi.to_csv(root / "cpu_hr" / "per_label_auc.csv", index=False)
+    assert resolution.available(root).keys() == {"cpu", "cpu_hr"}
+    t = resolution.write(root, tmp_path / "figures")
+    assert (t.groupby("model").resolution.apply(list) == [["192x128", "288x192"]] * 5).all()
+    md = (root / "resolution_table.md").read_text()
+    assert "resolution" in md.splitlines()[0]
+    assert "The verdict on the `proposed` model holds at every resolution" in md  # identical runs: same claim
+    per_label = pd.read_csv(root / "resolution_per_label.csv").set_index("label")
+    assert per_label.loc["bag", "baseline 192x128 -> 288x192"] == pytest.approx(0.1)
+    assert per_label.drop("bag")["baseline 192x128 -> 288x192"].abs().max() < 1e-12
+    lo = pd.read_csv(root / "per_label_auc.csv").query("source == 'all'").pivot(index="label", columns="model",
+                                                                                 values="auc")
+    assert np.allclose(per_label["proposed - baseline at 192x128"], (lo.proposed - lo.baseline).loc[per_label.index], equal_nan=True)
+    assert per_label.small_item.sum() == len(set(resolution.SMALL_ITEMS) & set(per_label.index)) > 0
+    assert (tmp_path / "figures" / "per_label_resolution.png").stat().st_size > 10_000
+
+
+def test_other_profiles_write_beside_the_default_one():
+    from sednn import paths
+
+    assert paths.results_dir_for("cpu") == paths.RESULTS_DIR
+    assert paths.results_dir_for("cpu_hr") == paths.RESULTS_DIR / "cpu_hr"
+    assert paths.figures_dir_for("cpu_hr") == paths.FIGURES_DIR / "cpu_hr"

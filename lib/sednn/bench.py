@@ -1,7 +1,9 @@
 """Throughput benchmark: training and inference images/s and peak memory per model, as ratios to the
-baseline measured in the same run, plus the input pipeline's overhead.
+baseline measured in the same run, plus the input pipeline's overhead and the frozen prefix's cost. Models that
+train from the stored prefix (``sednn.features``) are timed from it, as they train.
 
     python -m sednn.bench --profile cpu     # what `make bench` does; writes results/bench.csv
+    make bench PROFILE=cpu_hr               # -> results/cpu_hr/bench.csv
 """
 from __future__ import annotations
 
@@ -58,6 +60,16 @@ def training_step(model, prof, dev, compile: bool = False):
     return lambda batch: optimizer_step(net, opt, multilabel_loss, batch, dev)
 
 
+def as_trained(model, batch, prof):
+    """The batch as training sees it: models that take the frozen prefix get its stored output
+    (``sednn.features``) and start after it; early fusion, whose first convolution learns, gets the photo."""
+    if not prof.freeze_stages or model.prefix_input is None:
+        return batch
+    with torch.no_grad():
+        x = model.backbone.prefix(batch[0], prof.freeze_stages).contiguous(memory_format=torch.channels_last)
+    return x, batch[1], batch[2], prof.freeze_stages
+
+
 def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
     model = create_model(name, num_labels, len(L.vocabulary(prof.vocabulary)[0]), pretrained=False)
@@ -94,14 +106,14 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
     for name in models * rounds:
         model = bench_model(name, prof, dev, num_labels)
         step = training_step(model, prof, dev, compile)
-        batch = data.batch(torch.arange(bs), dev, gen)
+        batch = as_trained(model, data.batch(torch.arange(bs), dev, gen), prof)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
 
         @torch.no_grad()
         def infer_step():
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                model(*batch[:2])
+                model(batch[0], batch[1], start=batch[3])
 
         model.train()
         t_train = _timed(lambda: step(batch), steps, warmup, dev)
@@ -130,6 +142,14 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
                                        "compiled": compile, "batch": bs,
                                        "image_hw": df["image_hw"][0], "train_step_s": t_pipeline,
                                        "loader_overhead_ratio": t_pipeline / t_prepared}])], ignore_index=True)
+    if prof.freeze_stages:  # what the stored prefix costs, once per image and view (sednn.features)
+        photos = prepared[0]
+        with torch.no_grad():
+            t_prefix = _timed(lambda: model.backbone.prefix(photos, prof.freeze_stages), steps, warmup, dev)
+        df = pd.concat([df, pd.DataFrame([{"model": f"frozen prefix (stem + {prof.freeze_stages} stages, stored)",
+                                           "device": str(dev), "compiled": False, "batch": bs,
+                                           "image_hw": df["image_hw"][0], "infer_img_per_s": bs / t_prefix}])],
+                       ignore_index=True)
     return df
 
 
@@ -146,7 +166,8 @@ def profile_ops(profile: str = "cpu", device: str = "auto", models=("baseline", 
     rows = []
     for name in models:
         model = bench_model(name, prof, dev, num_labels).train()
-        step, batch = training_step(model, prof, dev), data.batch(torch.arange(bs), dev, torch.Generator())
+        step = training_step(model, prof, dev)
+        batch = as_trained(model, data.batch(torch.arange(bs), dev, torch.Generator()), prof)
         for _ in range(warmup):
             step(batch)
         _sync(dev)
@@ -174,10 +195,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
     ap.add_argument("--models", nargs="*", default=None, help=f"default: {MODELS}")
-    ap.add_argument("--out", default=str(paths.RESULTS_DIR / "bench.csv"))
-    ap.add_argument("--ops-out", default=str(paths.RESULTS_DIR / "bench_ops.csv"),
-                    help="torch.profiler operator table; empty: skip")
+    ap.add_argument("--out", default=None, help="default: the profile's results folder / bench.csv")
+    ap.add_argument("--ops-out", default=None, help="torch.profiler operator table (default: beside --out); "
+                                                     "empty: skip")
     args = ap.parse_args(argv)
+    out_dir = paths.results_dir_for(args.profile)
+    args.out = args.out or str(out_dir / "bench.csv")
+    args.ops_out = str(out_dir / "bench_ops.csv") if args.ops_out is None else args.ops_out
     df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size, rounds=args.rounds,
                    compile=args.compile, models=args.models)
     write_csv(args.out, df)

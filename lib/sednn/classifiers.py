@@ -29,6 +29,14 @@ MAIN_MODELS = ["baseline", "early_fusion", "input_masking", "late_fusion", "prop
 ALTERNATIVES = ["early_fusion", "input_masking", "late_fusion"]
 
 
+def main_models(profile) -> list[str]:
+    """The main table's models in ``profile``: the baseline, the alternatives it trains, the proposed model."""
+    unknown = set(profile.alternatives) - set(ALTERNATIVES)
+    if unknown:
+        raise ValueError(f"profile {profile.name!r}: unknown alternatives {sorted(unknown)}; choose from {ALTERNATIVES}")
+    return ["baseline", *[m for m in ALTERNATIVES if m in profile.alternatives], "proposed"]
+
+
 @dataclass(frozen=True)
 class Arm:
     model: str
@@ -213,7 +221,7 @@ def best_alternative(run: Run) -> str:
         return np.mean([best_val_score(predictions(run, main_arm(run, model), s)["history"])[0]
                         for s in run.profile.seeds])
 
-    return max(ALTERNATIVES, key=val_mean)
+    return max([m for m in ALTERNATIVES if m in run.profile.alternatives], key=val_mean)
 
 
 def oracle_arms(run: Run) -> list[Arm]:

@@ -63,8 +63,8 @@ class Run:
         prof = get_profile(profile)
         run = cls(prof, seed, data_dir, str(resolve_device(device)), backbone, compile,
                   Path(work_dir) if work_dir else paths.work_dir_for(prof.name),
-                  Path(results_dir) if results_dir else paths.RESULTS_DIR,
-                  Path(figures_dir) if figures_dir else paths.FIGURES_DIR)
+                  Path(results_dir) if results_dir else paths.results_dir_for(prof.name),
+                  Path(figures_dir) if figures_dir else paths.figures_dir_for(prof.name))
         for d in (run.work_dir, run.results_dir, run.figures_dir):
             d.mkdir(parents=True, exist_ok=True)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -22,7 +22,7 @@ from .report import argument_ablations
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="torchrun ... -m sednn.launch", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
-    ap.add_argument("--models", nargs="*", default=None, help="default: the main models and se_only, no_gate")
+    ap.add_argument("--models", nargs="*", default=None, help="default: the profile's main models and argument ablations")
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (one GPU per process)")
     ap.add_argument("--data-dir", default=None)
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     try:
         run = Run.create(args.profile, args.split_seed, args.data_dir, device, work_dir=args.work_dir,
                          compile=args.compile)
-        for name in args.models or [*C.MAIN_MODELS, *argument_ablations()]:
+        for name in args.models or [*C.main_models(run.profile), *argument_ablations(run.profile)]:
             trials = C.tune(run, name)
             if is_main():
                 chosen = trials[trials.chosen]

@@ -24,6 +24,15 @@ from .models import SemanticParser, create_backbone
 from .train import TrainConfig, epoch_batches, fit, load_best, predict, seed_everything, steps_per_epoch, warp
 
 
+def vocabularies(profile) -> list[str]:
+    """The vocabularies ``profile`` needs a parser for: its own, ``regions`` for the oracle-trained bound, the other
+    one for its ablation (in ``sednn.labels`` order)."""
+    other = next(v for v in L.VOCABULARIES if v != profile.vocabulary)
+    needed = {profile.vocabulary} | ({"regions"} if profile.oracle_training else set()) \
+        | ({other} if profile.other_vocabulary else set())
+    return [v for v in L.VOCABULARIES if v in needed]
+
+
 def num_classes(vocab: str) -> int:
     return len(L.vocabulary(vocab)[0])
 

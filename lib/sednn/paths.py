@@ -20,3 +20,15 @@ CLONE_CCP_DIR = REPO_ROOT / "data" / "raw" / "clothing-co-parsing"
 def work_dir_for(profile: str) -> Path:
     """Per-profile folder for caches, checkpoints, predictions and executed notebooks."""
     return RUNS_DIR / profile
+
+
+DEFAULT_PROFILE = "cpu"  # its tables and figures sit at the top of results/ and figures/
+
+
+def results_dir_for(profile: str) -> Path:
+    """results/ for the default profile, results/<profile>/ for the others (they sit beside it)."""
+    return RESULTS_DIR if profile == DEFAULT_PROFILE else RESULTS_DIR / profile
+
+
+def figures_dir_for(profile: str) -> Path:
+    return FIGURES_DIR if profile == DEFAULT_PROFILE else FIGURES_DIR / profile

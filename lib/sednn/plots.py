@@ -171,3 +171,26 @@ def localization_bars(summary: pd.DataFrame):
     for ax in axes:
         ax.tick_params(axis="x", rotation=30)
     return fig
+
+
+def per_label_resolution(changes: pd.DataFrame):
+    """One panel per AUC difference column of ``sednn.resolution.per_label_changes``; small items in red, starred."""
+    cols = [c for c in changes.columns if c not in ("label", "small_item")]
+    names = [f"* {l}" if s else l for l, s in zip(changes["label"], changes["small_item"])]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4 * len(cols), 0.22 * len(changes) + 1.5), sharey=True)
+    for ax, col in zip(np.atleast_1d(axes), cols):
+        v = changes[col].to_numpy()
+        ax.barh(names, v, color=np.where(v >= 0, "tab:green", "tab:red"))
+        ax.axvline(0, color="k", lw=0.8)
+        ax.axvline(np.nanmean(v), color="k", lw=1, ls="--", label=f"mean {np.nanmean(v):+.3f}")
+        ax.set_title(col, fontsize=10)
+        ax.set_xlabel("test AUC change (seed mean)")
+        ax.legend(loc="lower right", fontsize=8)
+    ax0 = np.atleast_1d(axes)[0]
+    ax0.invert_yaxis()
+    for tick, small in zip(ax0.get_yticklabels(), changes["small_item"]):
+        if small:
+            tick.set_color("tab:red")
+    fig.suptitle("Per-label AUC change: resolution (baseline) and the map (proposed - baseline); * small items")
+    fig.tight_layout()
+    return fig

@@ -68,8 +68,19 @@ def csv_block(name: str, columns: list[str] | None = None, digits: int = 4):
     return block
 
 
+def optional(name: str, block, missing: str):
+    """A block from a file or folder that exists only after another profile's run."""
+    def render(results: Path) -> str:
+        return block(results) if (results / name).exists() else missing
+    return render
+
+
 BLOCKS = {
     "run": run_line,
+    "run_cpu_hr": optional("cpu_hr/RUN.json", lambda r: run_line(r / "cpu_hr"),
+                           "No `cpu_hr` run yet: `make reproduce PROFILE=cpu_hr`.\n"),
+    "resolution": optional("resolution_table.md", lambda r: (r / "resolution_table.md").read_text(),
+                           "No table across resolutions yet: it needs the `cpu` and `cpu_hr` runs.\n"),
     "verdict": lambda r: (r / "verdict.md").read_text(),
     "main_table": lambda r: (r / "main_table.md").read_text(),
     "per_seed": per_seed_block,

@@ -20,9 +20,9 @@ def describe(name: str) -> str:
     return f"{text} (fusion at stage(s) {stages})" if stages else text
 
 
-def argument_ablations() -> list[str]:
-    """Ablations that carry the argument: trained with every seed and the same tuning grid."""
-    return ["se_only", "no_gate"]
+def argument_ablations(profile) -> list[str]:
+    """Ablations that carry the argument: trained with every seed and the same tuning grid (if the profile runs them)."""
+    return ["se_only", "no_gate"] if profile.argument_ablations else []
 
 
 def stage_variants(run: Run) -> list[str]:
@@ -155,8 +155,8 @@ def ablation_table(run: Run) -> pd.DataFrame:
     (f) the other vocabulary; what the profile does not run is listed as such."""
     p = run.profile
     base = C.main_arm(run, "baseline")
-    abl = compare(run, {m: C.main_arm(run, m) for m in ["baseline", "proposed", *argument_ablations()]}, base)
-    abl["group"] = ["main", "main", "(a) SE gate, no map", "(b) no gate"]
+    abl = compare(run, {m: C.main_arm(run, m) for m in ["baseline", "proposed", *argument_ablations(p)]}, base)
+    abl["group"] = ["main", "main", "(a) SE gate, no map", "(b) no gate"][:len(abl)]
     parts = [abl]
     variants = stage_variants(run)
     if variants:
@@ -175,11 +175,12 @@ def ablation_table(run: Run) -> pd.DataFrame:
             out[col] = default
         out[col] = out[col].fillna(default)
     out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
-    not_run = [("(d) single stage", "proposed at one stage"), ("(e) oracle-trained bound", "baseline, proposed, best alt."),
-               ("(f) other vocabulary", "proposed, best alternative")]
-    flags = [bool(variants), p.oracle_training, p.other_vocabulary]
-    missing = [{"group": g, "model": m, "description": "not run in this profile (gpu profile only)"}
-               for (g, m), ran in zip(not_run, flags) if not ran]
+    not_run = [("(a) SE gate, no map", "se_only", "argument_ablations"), ("(b) no gate", "no_gate", "argument_ablations"),
+               ("(d) single stage", "proposed at one stage", "stage_variants"),
+               ("(e) oracle-trained bound", "baseline, proposed, best alt.", "oracle_training"),
+               ("(f) other vocabulary", "proposed, best alternative", "other_vocabulary")]
+    missing = [{"group": g, "model": m, "description": f"not run in this profile ({_profiles_running(flag)} only)"}
+               for g, m, flag in not_run if not getattr(p, flag)]
     out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
     out["added_parameters"] = [added_parameters(run, m, v) if isinstance(v, str) else np.nan
                                for m, v in zip(out["model"], out["vocabulary"])]
@@ -187,6 +188,13 @@ def ablation_table(run: Run) -> pd.DataFrame:
             "macro_auc", "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high",
             "rel_auc_improvement_pct", "added_parameters"]
     return out.reindex(columns=cols)
+
+
+def _profiles_running(flag: str) -> str:
+    from .profiles import PROFILES
+
+    names = [n for n, prof in PROFILES.items() if n != "smoke" and getattr(prof, flag)]
+    return " and ".join(names) + (" profiles" if len(names) > 1 else " profile")
 
 
 def added_parameters(run: Run, name: str, vocab: str) -> int:
@@ -215,7 +223,7 @@ def _fmt(v, spec: str) -> str:
 def markdown_summary(df: pd.DataFrame) -> str:
     """Compact table: mean ± std over seeds, and the two-level bootstrap interval in brackets."""
     out = pd.DataFrame()
-    for col in ("group", "model", "vocabulary", "maps", "images"):
+    for col in ("group", "model", "resolution", "profile", "vocabulary", "maps", "images"):
         if col in df:
             out[col] = df[col].fillna("")
     out["seeds"] = df["seeds"].map(lambda v: _fmt(v, ".0f"))

@@ -3,7 +3,7 @@
     python -m sednn.runner --profile cpu            # what `make reproduce` does
 
 Executed copies go to ``<work_dir>/notebooks/`` and, for readers, to ``<results>/notebooks/`` (outputs kept);
-tables to results/, figures to figures/; ``results/RUN.json`` records commit, profile, seeds, the machine
+tables to results/ and figures to figures/ (other profiles than ``cpu``: to their ``<profile>/`` subfolders); ``results/RUN.json`` records commit, profile, seeds, the machine
 (CPU model or GPU name, threads, numerics-relevant torch settings), versions and per-notebook times.
 A failing notebook stops the run, is named with its cell, and the exit code is non-zero.
 """
@@ -95,8 +95,8 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
 
     prof = get_profile(profile)
     work = Path(work_dir or paths.work_dir_for(profile)).resolve()
-    results = Path(results_dir or paths.RESULTS_DIR).resolve()
-    figures = Path(figures_dir or paths.FIGURES_DIR).resolve()
+    results = Path(results_dir or paths.results_dir_for(profile)).resolve()
+    figures = Path(figures_dir or paths.figures_dir_for(profile)).resolve()
     executed, rendered = work / "notebooks", results / "notebooks"
     for d in (work, results, figures, executed, rendered):
         d.mkdir(parents=True, exist_ok=True)
@@ -131,10 +131,12 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
                   total_seconds=round(sum(record["notebook_seconds"].values()), 1))
     write_json(work / "RUN.json", record)
     write_json(results / "RUN.json", record)
-    if results == paths.RESULTS_DIR.resolve():  # the repository's own results: its README follows them
+    if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
+        from . import resolution
         from .readme import update
 
-        update(paths.REPO_ROOT / "README.md", results)
+        resolution.write()  # the table across resolutions, from whichever profiles have results
+        update(paths.REPO_ROOT / "README.md", paths.RESULTS_DIR)
     return record
 
 

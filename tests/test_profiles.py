@@ -1,0 +1,29 @@
+"""Profiles: the high-resolution CPU study keeps the decisive comparison's protocol; only the size changes."""
+from dataclasses import asdict
+
+import pytest
+
+from sednn import classifiers as C
+from sednn.profiles import PROFILES, get_profile
+
+PROTOCOL = ("epochs", "batch_size", "seeds", "lr", "lr_mults", "tune_seeds", "freeze_stages", "views",
+            "parser_epochs", "parser_lrs", "vocabulary", "bootstrap", "min_positives", "weight_decay")
+
+
+def test_high_resolution_profile_changes_the_size_and_the_models_only():
+    cpu, hr = PROFILES["cpu"], PROFILES["cpu_hr"]
+    assert {k: asdict(hr)[k] for k in PROTOCOL} == {k: asdict(cpu)[k] for k in PROTOCOL}
+    assert hr.image_hw[0] >= 288 and hr.image_hw[1] >= 192 and hr.image_hw[0] / hr.image_hw[1] == 1.5
+    assert hr.image_hw[0] * hr.image_hw[1] > cpu.image_hw[0] * cpu.image_hw[1]
+    assert len(hr.seeds) >= 3 and C.main_models(hr)[0] == "baseline" and C.main_models(hr)[-1] == "proposed"
+    assert len(C.main_models(hr)) >= 3  # baseline, at least one alternative, proposed
+
+
+def test_every_other_profile_trains_every_alternative():
+    for name in ("smoke", "cpu", "gpu"):
+        assert C.main_models(PROFILES[name]) == C.MAIN_MODELS
+
+
+def test_unknown_alternative_is_refused():
+    with pytest.raises(ValueError, match="unknown alternatives"):
+        C.main_models(get_profile("cpu", alternatives=("input_masking", "no_such_model")))
