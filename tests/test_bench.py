@@ -27,3 +27,24 @@ def test_operator_profile_ranks_operators_by_their_share_of_a_step():
 def test_ratios_need_the_baseline():
     with pytest.raises(ValueError, match="include it"):
         benchmark("smoke", device="cpu", models=["proposed"])
+
+
+def test_models_are_timed_as_they_train_and_a_size_can_be_tried_before_a_profile():
+    """Models that train from the stored prefix get its output and start after it; early fusion gets the photo."""
+    import torch
+
+    from sednn.bench import as_trained, bench_model, synthetic_data
+    from sednn.profiles import get_profile
+
+    prof = get_profile("smoke")
+    data = synthetic_data(prof, 2, 42, torch.device("cpu"))
+    photo_batch = data.batch(torch.arange(2), torch.device("cpu"))
+    for name, starts_at in [("baseline", prof.freeze_stages), ("proposed", prof.freeze_stages), ("early_fusion", 0)]:
+        model = bench_model(name, prof, torch.device("cpu"), 42)
+        x, _, _, start = as_trained(model, photo_batch, prof)
+        assert start == starts_at and (x.shape[1] == 3) == (starts_at == 0)
+    df = benchmark("smoke", device="cpu", steps=1, warmup=1, batch_size=2, rounds=1, models=["baseline", "proposed"],
+                   image_hw=(128, 96))
+    assert (df["image_hw"] == "128x96").all()
+    prefix = df[df["model"].str.startswith("frozen prefix")]
+    assert len(prefix) == 1 and prefix["infer_img_per_s"].iloc[0] > 0

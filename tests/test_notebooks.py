@@ -325,6 +325,8 @@ def test_table_and_figure_across_resolutions(smoke_run, tmp_path):
     md = (root / "resolution_table.md").read_text()
     assert "resolution" in md.splitlines()[0]
     assert "The verdict on the `proposed` model holds at every resolution" in md  # identical runs: same claim
+    n_small = int(pd.read_csv(root / "resolution_per_label.csv").small_item.sum())
+    assert n_small > 0 and f"on the {n_small} small items" in md
     per_label = pd.read_csv(root / "resolution_per_label.csv").set_index("label")
     assert per_label.loc["bag", "baseline 192x128 -> 288x192"] == pytest.approx(0.1)
     assert per_label.drop("bag")["baseline 192x128 -> 288x192"].abs().max() < 1e-12

@@ -10,8 +10,9 @@ PROTOCOL = ("epochs", "batch_size", "seeds", "lr", "lr_mults", "tune_seeds", "fr
             "parser_epochs", "parser_lrs", "vocabulary", "bootstrap", "min_positives", "weight_decay")
 
 
-def test_high_resolution_profile_changes_the_size_and_the_models_only():
-    cpu, hr = PROFILES["cpu"], PROFILES["cpu_hr"]
+@pytest.mark.parametrize("name", ["cpu_hr", "cpu_384"])
+def test_high_resolution_profiles_change_the_size_and_the_models_only(name):
+    cpu, hr = PROFILES["cpu"], PROFILES[name]
     assert {k: asdict(hr)[k] for k in PROTOCOL} == {k: asdict(cpu)[k] for k in PROTOCOL}
     assert hr.image_hw[0] >= 288 and hr.image_hw[1] >= 192 and hr.image_hw[0] / hr.image_hw[1] == 1.5
     assert hr.image_hw[0] * hr.image_hw[1] > cpu.image_hw[0] * cpu.image_hw[1]

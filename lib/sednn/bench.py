@@ -89,12 +89,14 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
 
 def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmup: int = 3,
               num_labels: int = 42, batch_size: int | None = None, rounds: int = 2,
-              compile: bool = False, models: list[str] | None = None) -> pd.DataFrame:
+              compile: bool = False, models: list[str] | None = None,
+              image_hw: tuple[int, int] | None = None) -> pd.DataFrame:
     """Same batch and warm-up for every model; ``batch_size`` overrides the profile's (tests use a tiny one).
 
     Models are timed round-robin ``rounds`` times and each keeps its fastest round: on a shared CPU the
-    first model measured was otherwise systematically slower (process warm-up), biasing the ratios."""
-    prof, dev = get_profile(profile), resolve_device(device)
+    first model measured was otherwise systematically slower (process warm-up), biasing the ratios.
+    ``image_hw``: the profile's recipe at another size (what a size would cost before a profile is made for it)."""
+    prof, dev = get_profile(profile, **({"image_hw": tuple(image_hw)} if image_hw else {})), resolve_device(device)
     models = list(models or MODELS)
     if "baseline" not in models:
         raise ValueError("the baseline is the reference of every ratio: include it in models")
@@ -195,6 +197,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
     ap.add_argument("--models", nargs="*", default=None, help=f"default: {MODELS}")
+    ap.add_argument("--image-hw", nargs=2, type=int, default=None, metavar=("H", "W"),
+                    help="the profile's recipe at another input size (default: the profile's)")
     ap.add_argument("--out", default=None, help="default: the profile's results folder / bench.csv")
     ap.add_argument("--ops-out", default=None, help="torch.profiler operator table (default: beside --out); "
                                                      "empty: skip")
@@ -203,7 +207,7 @@ def main(argv=None) -> int:
     args.out = args.out or str(out_dir / "bench.csv")
     args.ops_out = str(out_dir / "bench_ops.csv") if args.ops_out is None else args.ops_out
     df = benchmark(args.profile, args.device, args.steps, args.warmup, batch_size=args.batch_size, rounds=args.rounds,
-                   compile=args.compile, models=args.models)
+                   compile=args.compile, models=args.models, image_hw=args.image_hw)
     write_csv(args.out, df)
     print(df.to_markdown(index=False, floatfmt=".3f"))
     if args.ops_out:

@@ -185,6 +185,7 @@ def per_label_resolution(changes: pd.DataFrame):
         ax.axvline(np.nanmean(v), color="k", lw=1, ls="--", label=f"mean {np.nanmean(v):+.3f}")
         ax.set_title(col, fontsize=10)
         ax.set_xlabel("test AUC change (seed mean)")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
         ax.legend(loc="lower right", fontsize=8)
     ax0 = np.atleast_1d(axes)[0]
     ax0.invert_yaxis()

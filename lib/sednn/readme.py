@@ -18,7 +18,7 @@ import pandas as pd
 from . import paths
 from .io import write_text
 
-BLOCK = re.compile(r"(<!-- sednn:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /sednn:(?P=name) -->)", re.S)
+BLOCK = re.compile(r"(<!-- sednn:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /sednn:(?P=name) -->)", re.S)
 
 
 def _csv(results: Path, name: str) -> pd.DataFrame:
@@ -79,8 +79,10 @@ BLOCKS = {
     "run": run_line,
     "run_cpu_hr": optional("cpu_hr/RUN.json", lambda r: run_line(r / "cpu_hr"),
                            "No `cpu_hr` run yet: `make reproduce PROFILE=cpu_hr`.\n"),
+    "run_cpu_384": optional("cpu_384/RUN.json", lambda r: run_line(r / "cpu_384"),
+                            "No finished `cpu_384` run yet: `make reproduce PROFILE=cpu_384`.\n"),
     "resolution": optional("resolution_table.md", lambda r: (r / "resolution_table.md").read_text(),
-                           "No table across resolutions yet: it needs the `cpu` and `cpu_hr` runs.\n"),
+                           "No table across resolutions yet: it needs two of the `cpu`, `cpu_hr`, `cpu_384` runs.\n"),
     "verdict": lambda r: (r / "verdict.md").read_text(),
     "main_table": lambda r: (r / "main_table.md").read_text(),
     "per_seed": per_seed_block,
