@@ -23,11 +23,12 @@ def work_dir_for(profile: str) -> Path:
 
 
 DEFAULT_PROFILE = "cpu"  # its tables and figures sit at the top of results/ and figures/
+RESOLUTION_PROFILES = ("cpu", "cpu_hr", "cpu_384")  # compared across input sizes (sednn.resolution), lowest first
 
 
-def results_dir_for(profile: str) -> Path:
+def results_dir_for(profile: str, root: Path = RESULTS_DIR) -> Path:
     """results/ for the default profile, results/<profile>/ for the others (they sit beside it)."""
-    return RESULTS_DIR if profile == DEFAULT_PROFILE else RESULTS_DIR / profile
+    return root if profile == DEFAULT_PROFILE else root / profile
 
 
 def figures_dir_for(profile: str) -> Path:

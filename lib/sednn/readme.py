@@ -77,10 +77,9 @@ def optional(name: str, block, missing: str):
 
 BLOCKS = {
     "run": run_line,
-    "run_cpu_hr": optional("cpu_hr/RUN.json", lambda r: run_line(r / "cpu_hr"),
-                           "No `cpu_hr` run yet: `make reproduce PROFILE=cpu_hr`.\n"),
-    "run_cpu_384": optional("cpu_384/RUN.json", lambda r: run_line(r / "cpu_384"),
-                            "No finished `cpu_384` run yet: `make reproduce PROFILE=cpu_384`.\n"),
+    **{f"run_{p}": optional(f"{p}/RUN.json", lambda r, p=p: run_line(r / p),
+                            f"No finished `{p}` run yet: `make reproduce PROFILE={p}`.\n")
+       for p in paths.RESOLUTION_PROFILES if p != paths.DEFAULT_PROFILE},
     "resolution": optional("resolution_table.md", lambda r: (r / "resolution_table.md").read_text(),
                            "No table across resolutions yet: it needs two of the `cpu`, `cpu_hr`, `cpu_384` runs.\n"),
     "verdict": lambda r: (r / "verdict.md").read_text(),

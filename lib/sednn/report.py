@@ -10,6 +10,7 @@ from .classifiers import MAIN_MODELS, Arm  # noqa: F401  (MAIN_MODELS: re-export
 from .experiment import Run
 from .io import write_csv, write_text
 from .models import MODEL_DESCRIPTIONS, count_parameters
+from .profiles import PROFILES
 
 PAPER_REL_AUC_IMPROVEMENT_PCT = 15.27
 
@@ -191,8 +192,6 @@ def ablation_table(run: Run) -> pd.DataFrame:
 
 
 def _profiles_running(flag: str) -> str:
-    from .profiles import PROFILES
-
     names = [n for n, prof in PROFILES.items() if n != "smoke" and getattr(prof, flag)]
     return " and ".join(names) + (" profiles" if len(names) > 1 else " profile")
 
@@ -244,6 +243,15 @@ def markdown_summary(df: pd.DataFrame) -> str:
     return out.to_markdown(index=False) + "\n"
 
 
+def claim(row) -> str:
+    """What a main-table row's interval supports: better or worse only when its 95 % interval excludes 0."""
+    if row.delta_ci_low > 0:
+        return "beats the baseline"
+    if row.delta_ci_high < 0:
+        return "is worse than the baseline"
+    return "is not distinguishable from the baseline"
+
+
 def verdict(main: pd.DataFrame, profile: str) -> str:
     """What the main table supports, in words: a model is better or worse than the baseline only when its
     95 % interval (test images and seeds) excludes 0."""
@@ -258,14 +266,8 @@ def verdict(main: pd.DataFrame, profile: str) -> str:
     def names(xs):
         return ", ".join(f"`{x}`" for x in xs) if xs else "none"
 
-    if prop.delta_ci_low > 0:
-        claim = "**beats the baseline**"
-    elif prop.delta_ci_high < 0:
-        claim = "**is worse than the baseline**"
-    else:
-        claim = "**is not distinguishable from the baseline**"
     return (f"Profile `{profile}`, {seeds} seeds per model, 95 % intervals over test images and seeds. "
-            f"The proposed model {claim}: macro AUC {prop.macro_auc:.4f} ± {prop.macro_auc_std:.4f} vs "
+            f"The proposed model **{claim(prop)}**: macro AUC {prop.macro_auc:.4f} ± {prop.macro_auc_std:.4f} vs "
             f"{base.macro_auc:.4f} ± {base.macro_auc_std:.4f}, Δ {prop.delta_macro_auc:+.4f} "
             f"[{prop.delta_ci_low:+.4f}, {prop.delta_ci_high:+.4f}]; its average relative per-label AUC change is "
             f"{prop.rel_auc_improvement_pct:+.2f} % against the paper's +{PAPER_REL_AUC_IMPROVEMENT_PCT:.2f} %. "

@@ -17,9 +17,9 @@ import pandas as pd
 
 from . import paths, plots
 from .io import save_figure, write_csv, write_text
-from .report import markdown_summary
+from .report import claim, markdown_summary
 
-PROFILES = ("cpu", "cpu_hr", "cpu_384")  # lower resolution first
+PROFILES = paths.RESOLUTION_PROFILES
 # Targets that cover a few pixels at 192x128 (the issue's list, as far as CCP's targets have them).
 SMALL_ITEMS = ("belt", "bracelet", "glasses", "necklace", "ring", "sunglasses", "wallet", "watch")
 
@@ -32,7 +32,7 @@ def available(results_root: Path = paths.RESULTS_DIR) -> dict[str, Path]:
     """Profiles (in PROFILES order) whose folder holds a finished run's main table and per-label table."""
     out = {}
     for name in PROFILES:
-        d = results_root if name == paths.DEFAULT_PROFILE else results_root / name
+        d = paths.results_dir_for(name, results_root)
         run = d / "RUN.json"
         if (d / "main_table.csv").exists() and (d / "per_label_auc.csv").exists() and run.exists() \
                 and json.loads(run.read_text()).get("profile", {}).get("name") == name:
@@ -75,13 +75,6 @@ def per_label_changes(dirs: dict[str, Path], baseline: str = "baseline", model: 
 
 def sentence(t: pd.DataFrame, model: str = "proposed") -> str:
     """Whether the verdict on ``model`` holds at every resolution, in one sentence."""
-    def claim(r):
-        if r.delta_ci_low > 0:
-            return "beats the baseline"
-        if r.delta_ci_high < 0:
-            return "is worse than the baseline"
-        return "cannot be told apart from the baseline"
-
     rows = list(t[t["model"] == model].itertuples())
     claims = [claim(r) for r in rows]
     parts = "; ".join(f"at {r.resolution} ({r.profile}) it {c}: Δ macro AUC {r.delta_macro_auc:+.4f} "
