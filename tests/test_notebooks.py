@@ -325,6 +325,7 @@ def test_table_and_figure_across_resolutions(smoke_run, tmp_path):
     md = (root / "resolution_table.md").read_text()
     assert "resolution" in md.splitlines()[0]
     assert "The verdict on the `proposed` model holds at every resolution" in md  # identical runs: same claim
+    assert "The verdict on the `input_masking` model holds at every resolution" in md  # every model at both sizes
     n_small = int(pd.read_csv(root / "resolution_per_label.csv").small_item.sum())
     assert n_small > 0 and f"on the {n_small} small items" in md
     per_label = pd.read_csv(root / "resolution_per_label.csv").set_index("label")

@@ -83,6 +83,12 @@ def sentence(t: pd.DataFrame, model: str = "proposed") -> str:
     return f"The verdict on the `{model}` model {holds}: {parts}."
 
 
+def compared_models(t: pd.DataFrame) -> list[str]:
+    """The models with a verdict at more than one resolution: the proposed model first, then the others."""
+    counts = t[t["model"] != "baseline"].groupby("model", sort=False).size()
+    return sorted(counts[counts > 1].index, key=lambda m: m != "proposed")
+
+
 def small_items_sentence(per_label: pd.DataFrame) -> str:
     """Mean per-label AUC changes on the small items against the other labels, one clause per column."""
     cols = [c for c in per_label.columns if c not in ("label", "small_item")]
@@ -102,7 +108,8 @@ def write(results_root: Path = paths.RESULTS_DIR, figures_root: Path = paths.FIG
     per_label = per_label_changes(dirs)
     write_csv(results_root / "resolution_table.csv", t)
     write_text(results_root / "resolution_table.md",
-               markdown_summary(t) + "\n" + sentence(t) + " " + small_items_sentence(per_label) + "\n")
+               markdown_summary(t) + "\n" + " ".join(sentence(t, m) for m in compared_models(t)) + " "
+               + small_items_sentence(per_label) + "\n")
     write_csv(results_root / "resolution_per_label.csv", per_label)
     save_figure(plots.per_label_resolution(per_label), figures_root / "per_label_resolution.png")
     return t
