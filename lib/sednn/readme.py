@@ -61,6 +61,12 @@ def per_seed_block(results: Path) -> str:
     return table.round(4).reset_index().to_markdown(index=False) + "\n"
 
 
+def oracle_block(results: Path) -> str:
+    from .report import oracle_sentence  # report pulls in torch; the other blocks need only pandas
+
+    return oracle_sentence(_csv(results, "ablations")) or "The oracle-trained bound (e) did not run in this profile.\n"
+
+
 def csv_block(name: str, columns: list[str] | None = None, digits: int = 4):
     def block(results: Path) -> str:
         df = _csv(results, name)
@@ -87,6 +93,7 @@ BLOCKS = {
     "per_seed": per_seed_block,
     "tuning": tuning_block,
     "ablations": lambda r: (r / "ablations.md").read_text(),
+    "oracle": lambda r: oracle_block(r),
     "parser_iou": parser_block,
     "localization": csv_block("localization", digits=3),
     "background_swap": csv_block("background_swap", ["model", "n_images", "macro_auc_original",

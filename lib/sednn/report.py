@@ -252,6 +252,38 @@ def claim(row) -> str:
     return "is not distinguishable from the baseline"
 
 
+ORACLE_GROUP = "(e) oracle-trained bound"
+
+
+def oracle_sentence(ablations: pd.DataFrame) -> str:
+    """Would a perfect map help? Group (e) in words: each map-using model with ground-truth and with predicted
+    ``regions`` maps against the baseline of the same rows (claims follow ``claim``); empty if (e) did not run."""
+    rows = ablations[(ablations["group"] == ORACLE_GROUP) & (ablations["model"] != "baseline")
+                     & ablations["maps"].notna()]
+    if rows.empty:
+        return ""
+
+    def said(r):
+        return f"{claim(r)} (Δ {r.delta_macro_auc:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}])"
+
+    parts, gains = [], {}
+    for model, g in rows.groupby("model", sort=False):
+        gt = g[g["maps"].str.startswith("ground truth")].iloc[0]
+        pred = g[g["maps"] == "predicted"].iloc[0]
+        gains[model] = (gt.delta_ci_low > 0, pred.delta_ci_low > 0)
+        parts.append(f"`{model}` trained and tested with ground-truth maps {said(gt)}, with the parser's maps "
+                     f"{said(pred)}")
+    gt_better, pred_better = gains.get("proposed", (False, False))
+    if gt_better and not pred_better:
+        so = "so for the proposed model the map is the bottleneck, not the fusion: a better parser is where its case is made or lost."
+    elif not gt_better:
+        so = "so even a perfect map does not carry the proposed model past the baseline here."
+    else:
+        so = "so the parser's maps already suffice for the proposed model."
+    return (f"**Would a perfect map help?** On the pixel-annotated half's own rows, against the baseline of the same "
+            f"rows: " + "; ".join(parts) + "; " + so + "\n")
+
+
 def verdict(main: pd.DataFrame, profile: str) -> str:
     """What the main table supports, in words: a model is better or worse than the baseline only when its
     95 % interval (test images and seeds) excludes 0."""
