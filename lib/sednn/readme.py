@@ -93,7 +93,7 @@ BLOCKS = {
     "per_seed": per_seed_block,
     "tuning": tuning_block,
     "ablations": lambda r: (r / "ablations.md").read_text(),
-    "oracle": lambda r: oracle_block(r),
+    "oracle": oracle_block,
     "parser_iou": parser_block,
     "localization": csv_block("localization", digits=3),
     "background_swap": csv_block("background_swap", ["model", "n_images", "macro_auc_original",

@@ -270,7 +270,7 @@ def oracle_sentence(ablations: pd.DataFrame) -> str:
     for model, g in rows.groupby("model", sort=False):
         gt = g[g["maps"].str.startswith("ground truth")].iloc[0]
         pred = g[g["maps"] == "predicted"].iloc[0]
-        gains[model] = (gt.delta_ci_low > 0, pred.delta_ci_low > 0)
+        gains[model] = (claim(gt) == "beats the baseline", claim(pred) == "beats the baseline")
         parts.append(f"`{model}` trained and tested with ground-truth maps {said(gt)}, with the parser's maps "
                      f"{said(pred)}")
     gt_better, pred_better = gains.get("proposed", (False, False))
@@ -289,8 +289,8 @@ def verdict(main: pd.DataFrame, profile: str) -> str:
     95 % interval (test images and seeds) excludes 0."""
     rows = main[main["model"] != "baseline"]
     seeds = int(main["seeds"].min())
-    better = [r.model for r in rows.itertuples() if r.delta_ci_low > 0]
-    worse = [r.model for r in rows.itertuples() if r.delta_ci_high < 0]
+    better = [r.model for r in rows.itertuples() if claim(r) == "beats the baseline"]
+    worse = [r.model for r in rows.itertuples() if claim(r) == "is worse than the baseline"]
     unclear = [r.model for r in rows.itertuples() if r.model not in better + worse]
     prop = main.set_index("model").loc["proposed"]
     base = main.set_index("model").loc["baseline"]
