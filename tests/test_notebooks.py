@@ -107,6 +107,34 @@ def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, mon
     assert not allowed & set(run.indices("val")) and not allowed & set(run.indices("test"))
 
 
+def test_parser_sees_its_own_size_and_the_classifiers_get_maps_at_theirs(smoke_run, tmp_path):
+    """smoke's parser sees 144x96 photos, its classifiers 96x64: maps are resized to 24x16, IoU is scored there,
+    and parsing a photo of the wrong size is refused with both sizes named."""
+    from sednn import parsing
+    from sednn.experiment import Run
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    prun = parsing.parser_run(run)
+    assert run.profile.image_hw == (96, 64) and prun.profile.image_hw == (144, 96) and run.map_hw == (24, 16)
+    assert prun.photos.shape[1:3] == (144, 96) and prun.work_dir == run.work_dir and prun.table.equals(run.table)
+    assert prun.gt_labels_at_map_size("regions").shape[1:] == (36, 24)
+    for vocab in ("garments", "regions"):
+        maps = parsing.predicted_maps(run, vocab)
+        assert maps.shape == (len(run.table), parsing.num_classes(vocab), 24, 16)
+        rows = run.indices("test", "pixel")[:3]
+        again = parsing.parse(run, prun.photos[rows], vocab)  # from the photos, not the stored prefix
+        assert again.shape == (3, parsing.num_classes(vocab), 24, 16)
+        assert np.abs(again.astype(int) - maps[rows]).mean() < 1.0
+        # soft maps: probabilities over classes sum to 1 (255 up to rounding) after resizing
+        assert np.abs(maps[rows].astype(int).sum(1) - 255).max() <= parsing.num_classes(vocab)
+    with pytest.raises(ValueError, match="photos are 96x64, the parser sees 144x96"):
+        parsing.parse(run, run.photos[:2], "garments")
+    iou = pd.read_csv(out / "results" / "parser_iou.csv")
+    assert set(iou.map_hw) == {"24x16"} and set(iou.parser_image_hw) == {"144x96"}
+
+
 def test_result_tables_have_a_finite_row_per_model(smoke_run):
     out, _ = smoke_run
     main = pd.read_csv(out / "results" / "main_table.csv")
