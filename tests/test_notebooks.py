@@ -216,6 +216,46 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
     assert not (tmp_path / "r" / "RUN.json").exists()
 
 
+def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
+    """An invocation killed in 02_b (RUN.json left "running") and a second one that finishes: RUN.json and the
+    README run line give each notebook's time over both, the partial one up to its copy's last save."""
+    import datetime as dt
+    import os
+
+    from sednn import readme
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 1")]
+    (tmp_path / "nbs").mkdir()
+    for name in ("01_a", "02_b"):
+        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+    work = tmp_path / "w"
+    (work / "notebooks").mkdir(parents=True)
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=100)
+    killed = {"status": "running", "git_commit": runner.git_state()["git_commit"], "profile": {"name": "smoke"},
+              "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
+              "in_progress": {"notebook": "02_b", "since": since.isoformat()}}
+    (work / "RUN.json").write_text(json.dumps(killed))
+    copy = work / "notebooks" / "02_b.ipynb"
+    nbformat.write(nb, copy)
+    os.utime(copy, (since.timestamp() + 40, since.timestamp() + 40))
+    record = runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], notebooks_dir=tmp_path / "nbs", work_dir=work,
+                                  results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
+    (earlier,) = record["earlier_invocations"]
+    assert earlier["status"] == "interrupted" and earlier["partial_seconds"] == {"02_b": 40.0}
+    over, now = record["notebook_seconds_all_invocations"], record["notebook_seconds"]
+    assert over == {"01_a": round(5.0 + now["01_a"], 1), "02_b": round(40.0 + now["02_b"], 1)}
+    saved = json.loads((tmp_path / "r" / "RUN.json").read_text())
+    assert saved["status"] == "ok" and "in_progress" not in saved
+    assert "Resumed after 1 stopped invocation(s)" in readme.run_line(tmp_path / "r")
+    # a finished run, or one of another commit, is not resumed: its times are not added
+    for change in ({"status": "ok"}, {"git_commit": "0" * 40}):
+        (work / "RUN.json").write_text(json.dumps({**killed, **change}))
+        assert runner.earlier_invocations(work, {"git_commit": killed["git_commit"], "profile": {"name": "smoke"}}) == []
+
+
 def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
     """`torchrun -m sednn.launch` with 2 CPU processes retrains the baseline on the notebooks' data;
     the validation score in its history is the macro AUC of the predictions gathered from both processes."""
