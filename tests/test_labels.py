@@ -50,3 +50,9 @@ def test_select_targets_excludes_background_skin_hair():
     counts = {"null": 999, "skin": 999, "hair": 999, "dress": 50, "tie": 49}
     assert L.select_targets(counts) == ["dress"]
     assert np.array_equal(L.region_lookup(["null", "dress"]), [0, L.REGIONS.index("whole_body")])
+
+
+def test_other_vocabulary_is_the_one_that_is_not_named():
+    assert L.other_vocabulary("garments") == "regions" and L.other_vocabulary("regions") == "garments"
+    with pytest.raises(ValueError, match="unknown map vocabulary"):
+        L.other_vocabulary("colours")

@@ -107,6 +107,34 @@ def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, mon
     assert not allowed & set(run.indices("val")) and not allowed & set(run.indices("test"))
 
 
+def test_parser_sees_its_own_size_and_the_classifiers_get_maps_at_theirs(smoke_run, tmp_path):
+    """smoke's parser sees 144x96 photos, its classifiers 96x64: maps are resized to 24x16, IoU is scored there,
+    and parsing a photo of the wrong size is refused with both sizes named."""
+    from sednn import parsing
+    from sednn.experiment import Run
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    prun = parsing.parser_run(run)
+    assert run.profile.image_hw == (96, 64) and prun.profile.image_hw == (144, 96) and run.map_hw == (24, 16)
+    assert prun.photos.shape[1:3] == (144, 96) and prun.work_dir == run.work_dir and prun.table.equals(run.table)
+    assert prun.gt_labels_at_map_size("regions").shape[1:] == (36, 24)
+    for vocab in ("garments", "regions"):
+        maps = parsing.predicted_maps(run, vocab)
+        assert maps.shape == (len(run.table), parsing.num_classes(vocab), 24, 16)
+        rows = run.indices("test", "pixel")[:3]
+        again = parsing.parse(run, prun.photos[rows], vocab)  # from the photos, not the stored prefix
+        assert again.shape == (3, parsing.num_classes(vocab), 24, 16)
+        assert np.abs(again.astype(int) - maps[rows]).mean() < 1.0
+        # soft maps: probabilities over classes sum to 1 (255 up to rounding) after resizing
+        assert np.abs(maps[rows].astype(int).sum(1) - 255).max() <= parsing.num_classes(vocab)
+    with pytest.raises(ValueError, match="photos are 96x64, the parser sees 144x96"):
+        parsing.parse(run, run.photos[:2], "garments")
+    iou = pd.read_csv(out / "results" / "parser_iou.csv")
+    assert set(iou.map_hw) == {"24x16"} and set(iou.parser_image_hw) == {"144x96"}
+
+
 def test_result_tables_have_a_finite_row_per_model(smoke_run):
     out, _ = smoke_run
     main = pd.read_csv(out / "results" / "main_table.csv")
@@ -186,6 +214,46 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
                              work_dir=tmp_path / "w", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
     assert json.loads((tmp_path / "w" / "RUN.json").read_text())["status"] == "failed"
     assert not (tmp_path / "r" / "RUN.json").exists()
+
+
+def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
+    """An invocation killed in 02_b (RUN.json left "running") and a second one that finishes: RUN.json and the
+    README run line give each notebook's time over both, the partial one up to its copy's last save."""
+    import datetime as dt
+    import os
+
+    from sednn import readme
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 1")]
+    (tmp_path / "nbs").mkdir()
+    for name in ("01_a", "02_b"):
+        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+    work = tmp_path / "w"
+    (work / "notebooks").mkdir(parents=True)
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=100)
+    killed = {"status": "running", "git_commit": runner.git_state()["git_commit"], "profile": {"name": "smoke"},
+              "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
+              "in_progress": {"notebook": "02_b", "since": since.isoformat()}}
+    (work / "RUN.json").write_text(json.dumps(killed))
+    copy = work / "notebooks" / "02_b.ipynb"
+    nbformat.write(nb, copy)
+    os.utime(copy, (since.timestamp() + 40, since.timestamp() + 40))
+    record = runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], notebooks_dir=tmp_path / "nbs", work_dir=work,
+                                  results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
+    (earlier,) = record["earlier_invocations"]
+    assert earlier["status"] == "interrupted" and earlier["partial_seconds"] == {"02_b": 40.0}
+    over, now = record["notebook_seconds_all_invocations"], record["notebook_seconds"]
+    assert over == {"01_a": round(5.0 + now["01_a"], 1), "02_b": round(40.0 + now["02_b"], 1)}
+    saved = json.loads((tmp_path / "r" / "RUN.json").read_text())
+    assert saved["status"] == "ok" and "in_progress" not in saved
+    assert "Resumed after 1 stopped invocation(s)" in readme.run_line(tmp_path / "r")
+    # a finished run, or one of another commit, is not resumed: its times are not added
+    for change in ({"status": "ok"}, {"git_commit": "0" * 40}):
+        (work / "RUN.json").write_text(json.dumps({**killed, **change}))
+        assert runner.earlier_invocations(work, {"git_commit": killed["git_commit"], "profile": {"name": "smoke"}}) == []
 
 
 def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from . import classifiers as C
 from . import labels as L
-from .parsing import parse, predicted_maps
+from .parsing import parse, parser_run, predicted_maps
 
 
 def photo_data(run):
@@ -195,18 +195,24 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     """Macro AUC of each model on pixel test images before and after their backgrounds are swapped.
 
     Swapped photos are re-parsed, so map-using models see the map the parser makes of the new image.
-    Donor backgrounds come from pixel-annotated training photos.
+    Donor backgrounds come from pixel-annotated training photos. A parser that sees larger photos parses the same
+    swap (same donors) made at its own size.
     """
     from .metrics import macro_auc
     from .train import TensorData, predict
 
     idx = run.indices("test", "pixel")
     donors = run.indices("train", "pixel")
-    swapped = swap_background(run.photos[idx], run.gt_regions[idx], run.photos[donors], run.gt_regions[donors],
-                              np.random.default_rng(swap_seed))
+
+    def swap(at):  # the same donors at any size: one generator per call, same draws
+        return swap_background(at.photos[idx], at.gt_regions[idx], at.photos[donors], at.gt_regions[donors],
+                               np.random.default_rng(swap_seed))
+
+    swapped, prun = swap(run), parser_run(run)
+    maps = parse(run, swapped if prun is run else swap(prun), run.profile.vocabulary)
     device = torch.device(run.device)
     y = run.y[idx]
-    swapped_data = TensorData.from_arrays(swapped, parse(run, swapped, run.profile.vocabulary), y, *run.norm_stats)
+    swapped_data = TensorData.from_arrays(swapped, maps, y, *run.norm_stats)
     rows = []
     for name in models:
         model = load_main(run, name, seed)

@@ -29,12 +29,17 @@ MAIN_MODELS = ["baseline", "early_fusion", "input_masking", "late_fusion", "prop
 ALTERNATIVES = ["early_fusion", "input_masking", "late_fusion"]
 
 
-def main_models(profile) -> list[str]:
-    """The main table's models in ``profile``: the baseline, the alternatives it trains, the proposed model."""
+def alternatives(profile) -> list[str]:
+    """The alternatives ``profile`` trains, in ``ALTERNATIVES`` order."""
     unknown = set(profile.alternatives) - set(ALTERNATIVES)
     if unknown:
         raise ValueError(f"profile {profile.name!r}: unknown alternatives {sorted(unknown)}; choose from {ALTERNATIVES}")
-    return ["baseline", *[m for m in ALTERNATIVES if m in profile.alternatives], "proposed"]
+    return [m for m in ALTERNATIVES if m in profile.alternatives]
+
+
+def main_models(profile) -> list[str]:
+    """The main table's models in ``profile``: the baseline, the alternatives it trains, the proposed model."""
+    return ["baseline", *alternatives(profile), "proposed"]
 
 
 @dataclass(frozen=True)
@@ -170,30 +175,21 @@ def best_val_score(history: list[dict]) -> tuple[float, int]:
 
 def tune(run: Run, model: str) -> pd.DataFrame:
     """Grid over the new-module lr multiplier with the tuning seeds, chosen by mean validation macro AUC, then
-    every seed at the chosen point. Returns one row per trained (mult, seed) with its validation score."""
+    every seed at the chosen point. Returns ``tuning_table`` of ``model``: one row per trained (mult, seed)."""
     p = run.profile
     base = main_arm(run, model)
-    rows = []
-    for mult in p.lr_mults:
-        for seed in p.tune_seeds:
-            score, epoch = best_val_score(train(run, replace(base, lr_mult=mult), seed)["history"])
-            rows.append({"model": model, "lr_mult": mult, "seed": seed, "val_macro_auc": score, "best_epoch": epoch,
-                         "epochs": p.epochs, "used_for_choice": True})
-    trials = pd.DataFrame(rows)
-    means = trials.groupby("lr_mult", sort=False)["val_macro_auc"].mean()
+    means = pd.Series({mult: np.mean([best_val_score(train(run, replace(base, lr_mult=mult), seed)["history"])[0]
+                                      for seed in p.tune_seeds]) for mult in p.lr_mults})
     chosen = float(means.idxmax())
     if dist.is_main():
         mults = chosen_mults(run)
         mults[model] = {"lr_mult": chosen, "val_macro_auc_mean": float(means.max()), "tune_seeds": list(p.tune_seeds)}
         write_json(choices_path(run), mults)
+    dist.barrier()
     for seed in p.seeds:
         if seed not in p.tune_seeds:
-            score, epoch = best_val_score(train(run, replace(base, lr_mult=chosen), seed)["history"])
-            rows.append({"model": model, "lr_mult": chosen, "seed": seed, "val_macro_auc": score, "best_epoch": epoch,
-                         "epochs": p.epochs, "used_for_choice": False})
-    out = pd.DataFrame(rows)
-    out["chosen"] = out["lr_mult"] == chosen
-    return out
+            train(run, replace(base, lr_mult=chosen), seed)
+    return tuning_table(run, [model])
 
 
 def tune_all(run: Run, models: list[str]) -> pd.DataFrame:
@@ -221,7 +217,7 @@ def best_alternative(run: Run) -> str:
         return np.mean([best_val_score(predictions(run, main_arm(run, model), s)["history"])[0]
                         for s in run.profile.seeds])
 
-    return max([m for m in ALTERNATIVES if m in run.profile.alternatives], key=val_mean)
+    return max(alternatives(run.profile), key=val_mean)
 
 
 def oracle_arms(run: Run) -> list[Arm]:
@@ -234,8 +230,7 @@ def oracle_arms(run: Run) -> list[Arm]:
 
 
 def other_vocabulary_arms(run: Run) -> list[Arm]:
-    other = next(v for v in L.VOCABULARIES if v != run.profile.vocabulary)
-    return [Arm(m, other) for m in ("proposed", best_alternative(run))]
+    return [Arm(m, L.other_vocabulary(run.profile.vocabulary)) for m in ("proposed", best_alternative(run))]
 
 
 def train_arms(run: Run, arms: list[Arm], seeds=None) -> None:

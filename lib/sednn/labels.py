@@ -75,6 +75,12 @@ def vocabulary(name: str) -> tuple[tuple[str, ...], dict[str, str]]:
     return VOCABULARIES[name]
 
 
+def other_vocabulary(name: str) -> str:
+    """The vocabulary that is not ``name``: the map of the other-vocabulary ablation."""
+    vocabulary(name)
+    return next(v for v in VOCABULARIES if v != name)
+
+
 def class_lookup(label_names: list[str], vocab: str = "regions") -> np.ndarray:
     """uint8 table: fine label index -> class index of ``vocab`` (for np.take on a label map)."""
     classes, of_label = vocabulary(vocab)

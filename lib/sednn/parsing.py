@@ -3,10 +3,14 @@
 Trained with cross-entropy on **train-split pixel-annotated images only**; each epoch is scored by mIoU on the
 validation split's pixel-annotated images, which picks the best epoch and, over the profile's lr grid, the lr.
 Test images are never seen in training or selection. The chosen parser then predicts soft maps for every image.
+
+The parser may see the photos at a size of its own (``Profile.parser_image_hw``, larger than the classifiers'):
+its soft maps are then area-resized to the classifiers' map size, and ``parser_iou`` scores those resized maps.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -21,16 +25,27 @@ from .cache import NO_MAP
 from .experiment import Run, code_fingerprint
 from .io import write_json
 from .models import SemanticParser, create_backbone
-from .train import TrainConfig, epoch_batches, fit, load_best, predict, seed_everything, steps_per_epoch, warp
+from .train import (TensorData, TrainConfig, epoch_batches, fit, load_best, predict, seed_everything, steps_per_epoch,
+                    warp)
 
 
 def vocabularies(profile) -> list[str]:
     """The vocabularies ``profile`` needs a parser for: its own, ``regions`` for the oracle-trained bound, the other
     one for its ablation (in ``sednn.labels`` order)."""
-    other = next(v for v in L.VOCABULARIES if v != profile.vocabulary)
     needed = {profile.vocabulary} | ({"regions"} if profile.oracle_training else set()) \
-        | ({other} if profile.other_vocabulary else set())
+        | ({L.other_vocabulary(profile.vocabulary)} if profile.other_vocabulary else set())
     return [v for v in L.VOCABULARIES if v in needed]
+
+
+def parser_run(run: Run) -> Run:
+    """``run`` at the parser's photo size: the same rows, views, work dir and checkpoints; photos, ground truth and
+    stored prefix at ``parser_image_hw`` (their own cache folder). ``run`` itself when the sizes agree."""
+    hw = run.profile.parser_image_hw
+    if hw is None or tuple(hw) == tuple(run.profile.image_hw):
+        return run
+    if "parser_run" not in run._cache:
+        run._cache["parser_run"] = replace(run, profile=replace(run.profile, image_hw=tuple(hw)), _cache={})
+    return run._cache["parser_run"]
 
 
 def num_classes(vocab: str) -> int:
@@ -66,7 +81,9 @@ def predict_classes(parser, data, idx, device, batch_size) -> np.ndarray:
 
 
 def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
-    """One parser at one lr; returns its history (``val_score``: validation mIoU of each epoch)."""
+    """One parser at one lr; returns its history (``val_score``: validation mIoU of each epoch, at the parser's own
+    map size)."""
+    run = parser_run(run)
     device = torch.device(run.device)
     p = run.profile
     train_idx, val_idx = run.indices("train", D.PIXEL_SOURCE), run.indices("val", D.PIXEL_SOURCE)
@@ -133,30 +150,42 @@ def load_parser(run: Run, vocab: str) -> SemanticParser:
                      run.device)
 
 
-def parse(run: Run, photos: np.ndarray, vocab: str, parser=None) -> np.ndarray:
-    """Soft maps (N, K, h, w) uint8 (probability * 255) of uint8 photos (N, H, W, 3), from the photos themselves."""
-    from .train import TensorData
+def soft_maps(run: Run, parser, data, idx) -> np.ndarray:
+    """Soft maps (n, K, h, w) uint8 (probability * 255) of rows ``idx`` of ``data`` (view 0), at ``run``'s map size
+    (area-resized from the parser's own when it sees larger photos)."""
+    map_hw = run.map_hw
 
-    data = TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
-                                  np.zeros((len(photos), 0), np.float32), *run.norm_stats)
-    probs = predict(parser or load_parser(run, vocab), data, np.arange(len(photos)), torch.device(run.device),
-                    run.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
+    def probabilities(logits):  # logits: (B, K, h', w') at the parser's map size
+        probs = torch.softmax(logits.float(), 1)
+        return probs if tuple(probs.shape[-2:]) == map_hw else F.interpolate(probs, size=map_hw, mode="area")
+
+    probs = predict(parser, data, idx, torch.device(run.device), run.profile.batch_size * 2, output=probabilities)
     return (probs * 255).round().astype(np.uint8)
 
 
+def parse(run: Run, photos: np.ndarray, vocab: str, parser=None) -> np.ndarray:
+    """Soft maps (N, K, h, w) at ``run``'s map size of uint8 photos (N, H, W, 3) at the parser's photo size
+    (``parser_run(run).profile.image_hw``), from the photos themselves."""
+    expected = tuple(parser_run(run).profile.image_hw)
+    if tuple(photos.shape[1:3]) != expected:
+        raise ValueError(f"parse: photos are {photos.shape[1]}x{photos.shape[2]}, the parser sees {expected[0]}x"
+                         f"{expected[1]} (profile {run.profile.name!r}, parser_image_hw)")
+    data = TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
+                                  np.zeros((len(photos), 0), np.float32), *run.norm_stats)
+    return soft_maps(run, parser or load_parser(run, vocab), data, np.arange(len(photos)))
+
+
 def _maps_params(run: Run, vocab: str) -> dict:
+    prun = parser_run(run)
     return {"vocabulary": vocab, "lr": chosen_lr(run, vocab), "code": code_fingerprint(),
-            "photos": run.array_cache.sha256("photos"), "freeze": run.profile.freeze_stages,
-            "views": [run.profile.views, run.seed]}
+            "photos": prun.array_cache.sha256("photos"), "parser_image_hw": list(prun.profile.image_hw),
+            "map_hw": list(run.map_hw), "freeze": run.profile.freeze_stages, "views": [run.profile.views, run.seed]}
 
 
 def predict_maps(run: Run, vocab: str) -> np.ndarray:
-    """Soft maps of every image from the chosen parser (built once, cached)."""
+    """Soft maps of every image from the chosen parser (built once, cached), at the classifiers' map size."""
     def build():
-        parser = load_parser(run, vocab)
-        probs = predict(parser, run.data(), np.arange(len(run.table)), torch.device(run.device),
-                        run.profile.batch_size * 2, output=lambda z: torch.softmax(z.float(), 1))
-        return (probs * 255).round().astype(np.uint8)
+        return soft_maps(run, load_parser(run, vocab), parser_run(run).data(), np.arange(len(run.table)))
 
     return run.array_cache.get(f"maps_{vocab}", _maps_params(run, vocab), build)
 
@@ -170,7 +199,8 @@ def predicted_maps(run: Run, vocab: str) -> np.ndarray:
 
 
 def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataFrame:
-    """IoU per class on the val and test splits' pixel-annotated images, at map resolution."""
+    """IoU per class on the val and test splits' pixel-annotated images, of the maps the classifiers get (their map
+    size) against the ground truth at that size."""
     classes = L.vocabulary(vocab)[0]
     maps = predicted_maps(run, vocab) if maps is None else maps
     gt_all = run.gt_labels_at_map_size(vocab)
@@ -180,6 +210,8 @@ def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataF
         cm = confusion(gt_all[idx], maps[idx].argmax(1), len(classes))
         iou = iou_from_confusion(cm)
         out.append(pd.DataFrame({"vocabulary": vocab, "split": split, "images": len(idx),
+                                 "map_hw": "x".join(map(str, run.map_hw)),
+                                 "parser_image_hw": "x".join(map(str, parser_run(run).profile.image_hw)),
                                  "class": [*classes, "mean (mIoU)"], "iou": [*iou, np.nanmean(iou)],
                                  "gt_pixels": [*cm.sum(1), cm.sum()]}))
     return pd.concat(out, ignore_index=True)

@@ -29,11 +29,23 @@ def run_line(results: Path) -> str:
     r = json.loads((results / "RUN.json").read_text())
     p = r["profile"]
     times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["notebook_seconds"].items())
-    return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}, {p['epochs']} epochs, "
+    parser_hw = p.get("parser_image_hw")
+    parser = f", parser at {parser_hw[0]}x{parser_hw[1]}" if parser_hw else ""
+    return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}{parser}, {p['epochs']} epochs, "
             f"model seeds {', '.join(map(str, r['model_seeds']))}, lr multiplier grid "
             f"{', '.join(f'{m:g}' for m in p['lr_mults'])}), split seed {r['split_seed']}, device **{r['device']}**"
             f" ({r.get('gpu') or r.get('cpu_model')}, {r['torch_threads']} threads), commit `{r['git_commit'][:7]}`, "
-            f"{r['total_seconds'] / 60:.1f} minutes ({times}).\n")
+            f"{r['total_seconds'] / 60:.1f} minutes ({times}).{resumed_note(r)}\n")
+
+
+def resumed_note(r: dict) -> str:
+    """A resumed run: its time over every invocation of the same commit (finished and partial notebooks)."""
+    over = r.get("notebook_seconds_all_invocations")
+    if not over:
+        return ""
+    times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in over.items())
+    return (f" Resumed after {len(r['earlier_invocations'])} stopped invocation(s); over all of them "
+            f"{r['total_seconds_all_invocations'] / 60:.1f} minutes ({times}).")
 
 
 def parser_block(results: Path) -> str:

@@ -355,7 +355,11 @@ def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame) -> str:
                      f"{int(t.epoch.max())} chosen on validation mIoU; mIoU val {miou['val']:.3f}, test "
                      f"{miou['test']:.3f}. Hardest on test: "
                      + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in worst.iterrows()) + ".")
-    return "**Map quality.** " + "\n".join(["", *lines])
+    sizes = ""
+    if {"parser_image_hw", "map_hw"} <= set(iou.columns):
+        sizes = (f" The parser sees {iou.parser_image_hw.iloc[0]} photos; its maps are scored at the classifiers' "
+                 f"map size, {iou.map_hw.iloc[0]}.")
+    return "**Map quality.**" + sizes + "\n".join(["", *lines])
 
 
 def data_summary(table: pd.DataFrame, labels: pd.DataFrame, skipped: dict) -> str:

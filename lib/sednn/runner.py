@@ -6,6 +6,10 @@ Executed copies go to ``<work_dir>/notebooks/`` and, for readers, to ``<results>
 tables to results/ and figures to figures/ (other profiles than ``cpu``: to their ``<profile>/`` subfolders); ``results/RUN.json`` records commit, profile, seeds, the machine
 (CPU model or GPU name, threads, numerics-relevant torch settings), versions and per-notebook times.
 A failing notebook stops the run, is named with its cell, and the exit code is non-zero.
+
+A run that is stopped (killed, or failed) resumes where it was when started again at the same commit: notebooks
+rerun, finished trainings and caches are loaded, not redone. ``RUN.json`` then keeps what each earlier invocation
+finished and how long it had been in the notebook it stopped in, so the times of a resumed run add up.
 """
 from __future__ import annotations
 
@@ -87,6 +91,41 @@ def versions() -> dict:
     return out
 
 
+def earlier_invocations(work: Path, record: dict) -> list[dict]:
+    """The invocations of the same commit and profile that stopped before the end (``<work>/RUN.json`` is
+    rewritten at every notebook): what each finished, and how long it had been in the notebook it stopped in,
+    until papermill last saved that notebook's executed copy (at least every 30 s)."""
+    path = work / "RUN.json"
+    if not path.exists():
+        return []
+    prev = json.loads(path.read_text())
+    if (prev.get("status") == "ok" or prev.get("git_commit") != record["git_commit"]
+            or prev.get("profile", {}).get("name") != record["profile"]["name"]):
+        return []
+    this = {"started": prev["started"], "status": "interrupted" if prev["status"] == "running" else prev["status"],
+            "notebook_seconds": prev["notebook_seconds"], "partial_seconds": {}}
+    current = prev.get("in_progress")
+    if current:
+        copy = work / "notebooks" / f"{current['notebook']}.ipynb"
+        since = dt.datetime.fromisoformat(current["since"]).timestamp()
+        if copy.exists() and copy.stat().st_mtime > since:
+            this["partial_seconds"][current["notebook"]] = round(copy.stat().st_mtime - since, 1)
+    return [*prev.get("earlier_invocations", []), this]
+
+
+def seconds_over_invocations(record: dict) -> dict:
+    """Per notebook: its seconds in this invocation plus every earlier one's, finished or partial."""
+    runs = [*record.get("earlier_invocations", []), {"notebook_seconds": record["notebook_seconds"]}]
+    names = dict.fromkeys(n for r in runs for part in ("notebook_seconds", "partial_seconds")
+                          for n in r.get(part, {}))
+    return {n: round(sum(r.get(part, {}).get(n, 0) for r in runs for part in ("notebook_seconds", "partial_seconds")),
+                     1) for n in names}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", data_dir: str | None = None,
                   notebooks: list[str] | None = None, work_dir: str | Path | None = None,
                   results_dir: str | Path | None = None, figures_dir: str | Path | None = None,
@@ -105,11 +144,16 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
               "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
     record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
               "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
-              "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "parameters": params, "notebook_seconds": {}}
+              "started": now_iso(), "parameters": params, "notebook_seconds": {}}
+    earlier = earlier_invocations(work, record)
+    if earlier:
+        record["earlier_invocations"] = earlier
+        print(f"[sednn] resuming after {len(earlier)} stopped invocation(s) of this commit", flush=True)
     for name in notebooks or NOTEBOOKS:
         src = Path(notebooks_dir) / f"{name}.ipynb"
         print(f"[sednn] {name} ({profile}) ...", flush=True)
+        record["in_progress"] = {"notebook": name, "since": now_iso()}
+        write_json(work / "RUN.json", record)
         t0 = time.perf_counter()
         try:
             headless = {"INTERACTIVE": False} if "INTERACTIVE" in pm.inspect_notebook(str(src)) else {}
@@ -123,12 +167,16 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
             raise NotebookFailed(f"notebook {name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                                  f"{e.ename}: {e.evalue}\n  executed copy: {executed / src.name}") from None
         record["notebook_seconds"][name] = round(time.perf_counter() - t0, 1)
+        del record["in_progress"]
+        write_json(work / "RUN.json", record)
         atomic_write(rendered / src.name, lambda p: shutil.copyfile(executed / src.name, p))  # for readers
         print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
     warnings_path = work / "data_warnings.json"
     record["skipped_rows"] = json.loads(warnings_path.read_text()) if warnings_path.exists() else {}
-    record.update(status="ok", finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  total_seconds=round(sum(record["notebook_seconds"].values()), 1))
+    record.update(status="ok", finished=now_iso(), total_seconds=round(sum(record["notebook_seconds"].values()), 1))
+    if earlier:
+        over = seconds_over_invocations(record)
+        record.update(notebook_seconds_all_invocations=over, total_seconds_all_invocations=round(sum(over.values()), 1))
     write_json(work / "RUN.json", record)
     write_json(results / "RUN.json", record)
     if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
