@@ -243,13 +243,17 @@ def markdown_summary(df: pd.DataFrame) -> str:
     return out.to_markdown(index=False) + "\n"
 
 
+BETTER, WORSE, UNRESOLVED = ("beats the baseline", "is worse than the baseline",
+                             "is not distinguishable from the baseline")
+
+
 def claim(row) -> str:
     """What a main-table row's interval supports: better or worse only when its 95 % interval excludes 0."""
     if row.delta_ci_low > 0:
-        return "beats the baseline"
+        return BETTER
     if row.delta_ci_high < 0:
-        return "is worse than the baseline"
-    return "is not distinguishable from the baseline"
+        return WORSE
+    return UNRESOLVED
 
 
 ORACLE_GROUP = "(e) oracle-trained bound"
@@ -270,7 +274,7 @@ def oracle_sentence(ablations: pd.DataFrame) -> str:
     for model, g in rows.groupby("model", sort=False):
         gt = g[g["maps"].str.startswith("ground truth")].iloc[0]
         pred = g[g["maps"] == "predicted"].iloc[0]
-        gains[model] = (claim(gt) == "beats the baseline", claim(pred) == "beats the baseline")
+        gains[model] = (claim(gt) == BETTER, claim(pred) == BETTER)
         parts.append(f"`{model}` trained and tested with ground-truth maps {said(gt)}, with the parser's maps "
                      f"{said(pred)}")
     gt_better, pred_better = gains.get("proposed", (False, False))
@@ -289,8 +293,8 @@ def verdict(main: pd.DataFrame, profile: str) -> str:
     95 % interval (test images and seeds) excludes 0."""
     rows = main[main["model"] != "baseline"]
     seeds = int(main["seeds"].min())
-    better = [r.model for r in rows.itertuples() if claim(r) == "beats the baseline"]
-    worse = [r.model for r in rows.itertuples() if claim(r) == "is worse than the baseline"]
+    better = [r.model for r in rows.itertuples() if claim(r) == BETTER]
+    worse = [r.model for r in rows.itertuples() if claim(r) == WORSE]
     unclear = [r.model for r in rows.itertuples() if r.model not in better + worse]
     prop = main.set_index("model").loc["proposed"]
     base = main.set_index("model").loc["baseline"]

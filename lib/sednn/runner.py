@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
@@ -115,11 +116,11 @@ def earlier_invocations(work: Path, record: dict) -> list[dict]:
 
 def seconds_over_invocations(record: dict) -> dict:
     """Per notebook: its seconds in this invocation plus every earlier one's, finished or partial."""
-    runs = [*record.get("earlier_invocations", []), {"notebook_seconds": record["notebook_seconds"]}]
-    names = dict.fromkeys(n for r in runs for part in ("notebook_seconds", "partial_seconds")
-                          for n in r.get(part, {}))
-    return {n: round(sum(r.get(part, {}).get(n, 0) for r in runs for part in ("notebook_seconds", "partial_seconds")),
-                     1) for n in names}
+    total = Counter()
+    for r in [*record.get("earlier_invocations", []), record]:
+        for part in ("notebook_seconds", "partial_seconds"):
+            total.update(r.get(part, {}))
+    return {name: round(seconds, 1) for name, seconds in total.items()}
 
 
 def now_iso() -> str:
