@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= cpu
 DEVICE ?= auto
 
-NPROC ?= 2
+# train-ddp: one process per visible GPU (2 on a machine without one); more than the GPUs is refused.
+NPROC ?= $(shell $(PY) -c "from sednn.distributed import default_process_count as n; print(n('$(DEVICE)'))")
 
 .PHONY: venv reproduce figures readme resolution test lab bench train-ddp clean-runs
 
@@ -48,6 +49,7 @@ bench: venv
 # (after notebooks 01-02);
 # `make reproduce` afterwards finds the checkpoints and only predicts and reports.
 train-ddp: venv
+	$(PY) -c "from sednn.distributed import check_process_count as c; c($(NPROC), '$(DEVICE)')"
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE)
 
 lab: venv

@@ -18,7 +18,7 @@ from torch import nn
 
 from sednn import distributed as dist
 from sednn.metrics import macro_auc
-from sednn.train import TensorData, TrainConfig, epoch_batches, fit, multilabel_loss, predict, steps_per_epoch
+from sednn.train import TensorData, TrainConfig, fit, multilabel_loss, predict, steps_per_epoch
 
 
 class TinyNet(nn.Module):
@@ -51,13 +51,13 @@ def main(out: str, compile: bool = False) -> None:
     model, data = TinyNet(), toy_data()
     train_idx, val_idx, dev = np.arange(32), np.arange(32, 40), torch.device("cpu")
     cfg = TrainConfig(epochs=3, batch_size=8, lr=3e-3, new_module_lr_mult=10, weight_decay=1e-4, seed=0,
-                      compile=compile)
+                      compile=compile, checkpoint_every_s=0)
 
     rows_trained = []
 
-    def batches(gen):
-        for idx in epoch_batches(train_idx, cfg.batch_size, gen):
-            batch = data.batch(idx, dev, gen, part=dist.local_part(len(idx)))
+    def batches(gen):  # as sednn.classifiers.train cuts them
+        for rows, v in data.epoch_views(train_idx, cfg.batch_size, gen):
+            batch = data.at(rows, v, dev, augment=True)
             rows_trained.append(len(batch[0]))
             yield batch
 

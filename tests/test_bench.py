@@ -6,9 +6,13 @@ from sednn.bench import MODELS, benchmark, profile_ops
 
 
 def test_benchmark_on_gpu_profile_settings_at_tiny_size():
-    df = benchmark("gpu", device="cpu", steps=1, warmup=1, batch_size=2)
-    models = df.iloc[: len(MODELS)]
-    assert models["model"].tolist() == MODELS and (models["image_hw"] == "384x256").all()
+    """Nothing frozen, bf16 autocast, 384x256: a classifier that fuses the map, one that widens the first
+    convolution, and the parser (every model at this size in bf16 on a CPU takes minutes)."""
+    names = ["baseline", "early_fusion", "proposed", "parser"]
+    df = benchmark("gpu", device="cpu", steps=1, warmup=1, batch_size=2, rounds=1, models=names)
+    models = df.iloc[: len(names)]
+    assert models["model"].tolist() == names and (models["image_hw"] == "384x256").all()
+    assert set(MODELS) >= set(names) and df["machine"].notna().all()
     assert (models["train_img_per_s"] > 0).all() and (models["peak_mem_mb"] > 0).all()
     assert models.set_index("model").loc["baseline", "train_step_ratio_to_baseline"] == 1.0
     assert np.isfinite(models["train_step_ratio_to_baseline"]).all()
@@ -48,3 +52,14 @@ def test_models_are_timed_as_they_train_and_a_size_can_be_tried_before_a_profile
     assert (df["image_hw"] == "128x96").all()
     prefix = df[df["model"].str.startswith("frozen prefix")]
     assert len(prefix) == 1 and prefix["infer_img_per_s"].iloc[0] > 0
+
+
+def test_the_parser_is_timed_at_its_own_size_with_the_prefix_store_at_both():
+    """smoke parses 144x96 photos and classifies 96x64 ones: the parser's rates and the prefix store's second rate
+    are at 144x96, which is what the projection of notebook 02 needs."""
+    df = benchmark("smoke", device="cpu", steps=1, warmup=1, batch_size=2, rounds=1, models=["baseline", "parser"])
+    rows = df.set_index("model")
+    assert rows.loc["parser", "image_hw"] == "144x96" and rows.loc["baseline", "image_hw"] == "96x64"
+    assert rows.loc["parser", "train_img_per_s"] > 0 and rows.loc["parser", "infer_img_per_s"] > 0
+    prefix = df[df.model.str.startswith("frozen prefix")]
+    assert sorted(prefix.image_hw) == ["144x96", "96x64"] and (prefix.infer_img_per_s > 0).all()

@@ -69,3 +69,29 @@ def test_compiled_training_matches_eager(runs, tmp_path):
     np.testing.assert_allclose([h["train_loss"] for h in compiled["history"]],
                                [h["train_loss"] for h in runs[1]["history"]], atol=ATOL)
     np.testing.assert_allclose(compiled["val"], runs[1]["val"], atol=ATOL)
+
+
+def test_make_train_ddp_starts_one_process_per_visible_gpu_and_refuses_more(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert dist.default_process_count("auto") == 1 and dist.default_process_count("cpu") == 2
+    dist.check_process_count(1, "cuda")
+    with pytest.raises(SystemExit, match="asked for 2 CUDA processes .* but 1 GPU\\(s\\) are visible .*use NPROC=1"):
+        dist.check_process_count(2, "cuda")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert dist.default_process_count("auto") == 2
+    dist.check_process_count(2, "cpu")  # CPU processes: as many as asked
+    with pytest.raises(SystemExit, match="use DEVICE=cpu"):
+        dist.check_process_count(1, "cuda")
+
+
+def test_a_torchrun_process_without_its_gpu_is_refused(monkeypatch):
+    """What rank 1 of `torchrun --nproc-per-node 2` on a one-GPU machine meets before asking for GPU 1."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match="asked for 2 CUDA processes"):
+        dist.init_from_env("cuda")

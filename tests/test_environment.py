@@ -36,3 +36,12 @@ def test_notebooks_are_clean_and_start_with_parameters():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert not cell["outputs"] and cell["execution_count"] is None, f"{nb_path.name} has outputs"
+
+
+def test_python_versions_gpu_machines_run_are_admitted_and_the_conda_one_among_them():
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert all(v in spec for v in ("3.11", "3.12", "3.13")) and "3.10" not in spec
+    conda = re.search(r"-\s*python=(\S+)", (paths.REPO_ROOT / "environment.yml").read_text()).group(1)
+    assert conda in spec

@@ -5,6 +5,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sednn import labels as L
 from sednn import runner
@@ -13,15 +14,20 @@ from sednn.classifiers import MAIN_MODELS
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def run_profile(tmp_path_factory, profile: str):
+    """Every notebook of ``profile`` on the CPU, into a folder of its own: (folder, RUN.json record)."""
     from conftest import require_ccp
 
     require_ccp()
-    out = tmp_path_factory.mktemp("smoke")
-    record = runner.run_notebooks("smoke", work_dir=out / "work", results_dir=out / "results",
+    out = tmp_path_factory.mktemp(profile)
+    record = runner.run_notebooks(profile, work_dir=out / "work", results_dir=out / "results",
                                   figures_dir=out / "figures", device="cpu")
     return out, record
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    return run_profile(tmp_path_factory, "smoke")
 
 
 def test_run_record(smoke_run):
@@ -412,3 +418,84 @@ def test_other_profiles_write_beside_the_default_one():
     assert paths.results_dir_for("cpu") == paths.RESULTS_DIR
     assert paths.results_dir_for("cpu_hr") == paths.RESULTS_DIR / "cpu_hr"
     assert paths.figures_dir_for("cpu_hr") == paths.FIGURES_DIR / "cpu_hr"
+
+
+# --------------------------------------------------------------------------- the gpu profile's code paths
+@pytest.fixture(scope="module")
+def smoke_gpu_run(tmp_path_factory):
+    """Every notebook on ``smoke_gpu``: the gpu profile's settings (nothing frozen, 16 views, bf16 autocast, the
+    parser learning from photos) at smoke size, here on the CPU."""
+    return run_profile(tmp_path_factory, "smoke_gpu")
+
+
+def test_the_gpu_profile_paths_run_end_to_end(smoke_gpu_run):
+    from sednn.profiles import PROFILES
+
+    out, record = smoke_gpu_run
+    saved = json.loads((out / "results" / "RUN.json").read_text())
+    prof, gpu = saved["profile"], PROFILES["gpu"]
+    assert saved["status"] == "ok" and list(saved["notebook_seconds"]) == runner.NOTEBOOKS
+    assert prof["freeze_stages"] == gpu.freeze_stages == 0 and prof["views"] == gpu.views == 16
+    assert prof["bf16_autocast"] is gpu.bf16_autocast is True and prof["parser_image_hw"] is None
+    caches = {p.name for p in (out / "work" / "cache").rglob("*.npy")}
+    assert not any(name.startswith("prefix") for name in caches)  # nothing stored: every model learns from photos
+    main = pd.read_csv(out / "results" / "main_table.csv")
+    assert main.model.tolist() == MAIN_MODELS and np.isfinite(main.macro_auc).all()
+    assert (main.seeds == 2).all()
+    iou = pd.read_csv(out / "results" / "parser_iou.csv")
+    assert iou.iou.dropna().between(0, 1).all() and set(iou.parser_image_hw) == {"96x64"}
+    abl = pd.read_csv(out / "results" / "ablations.csv")
+    assert {"se_only", "no_gate", "proposed@2", "proposed@4"} <= set(abl.model) and np.isfinite(abl.macro_auc).all()
+    loc = pd.read_csv(out / "results" / "localization.csv")
+    assert loc.model.tolist() == MAIN_MODELS and (loc.pairs > 0).all()
+
+
+def test_every_training_of_the_gpu_profile_paths_learned_from_photos_with_16_views(smoke_gpu_run, tmp_path):
+    """The gpu profile's trainings start at the stem (no stored prefix) and draw from 16 stored views."""
+    from sednn import classifiers as C
+    from sednn.experiment import Run
+
+    out, _ = smoke_gpu_run
+    run = Run.create("smoke_gpu", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    data = C.arm_data(run, C.main_arm(run, "proposed"))
+    assert data.features is None and data.start == 0 and data.thetas.shape[1] == 16
+    rows, views = data.epoch_views(run.indices("train"), 16, torch.Generator())[0]
+    x, m, y, start = data.at(rows, views, torch.device("cpu"), augment=True)
+    assert x.shape[1:] == (3, 96, 64) and start == 0
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@requires_cuda
+def test_the_smoke_notebooks_run_on_cuda(tmp_path):
+    record = runner.run_notebooks("smoke_gpu", work_dir=tmp_path / "work", results_dir=tmp_path / "results",
+                                  figures_dir=tmp_path / "figures", device="cuda")
+    saved = json.loads((tmp_path / "results" / "RUN.json").read_text())
+    assert saved["status"] == "ok" and saved["device"].startswith("cuda") and saved["gpu"]
+    assert saved["torch_backends"]["cudnn_benchmark"] is True
+    assert np.isfinite(pd.read_csv(tmp_path / "results" / "main_table.csv").macro_auc).all()
+
+
+# CPU and CUDA differ in summation order and in TF32 convolutions (cuDNN's default); probabilities of one
+# trained model then agree to this absolute tolerance.
+CPU_CUDA_ATOL = 5e-3
+
+
+@requires_cuda
+def test_cpu_and_cuda_predictions_of_one_trained_model_agree(smoke_run, tmp_path):
+    from sednn import classifiers as C
+    from sednn.experiment import Run
+    from sednn.train import predict
+
+    out, _ = smoke_run
+    scores = {}
+    for device in ("cpu", "cuda"):
+        run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                         device=device)
+        arm = C.main_arm(run, "proposed")
+        model = C.load_model(run, arm, 0)
+        scores[device] = predict(model, C.arm_data(run, arm), run.indices("test"), torch.device(device), 8)
+    assert scores["cpu"].dtype == scores["cuda"].dtype == np.float32
+    np.testing.assert_allclose(scores["cuda"], scores["cpu"], atol=CPU_CUDA_ATOL)

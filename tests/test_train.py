@@ -68,11 +68,12 @@ class Interrupted(Exception):
     pass
 
 
-def _train(folder, data, interrupt_in_epoch=None):
+def _train(folder, data, interrupt_in_epoch=None, checkpoint_every_s=0.0):
     torch.manual_seed(0)
     model = create_model("proposed", 3, 8, pretrained=False)
     model.freeze_backbone(2)
-    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-3, new_module_lr_mult=10, weight_decay=1e-4, seed=0)
+    cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-3, new_module_lr_mult=10, weight_decay=1e-4, seed=0,
+                      checkpoint_every_s=checkpoint_every_s)
     idx, dev, calls = np.arange(16), torch.device("cpu"), []
 
     def batches(gen):
@@ -89,6 +90,10 @@ def _train(folder, data, interrupt_in_epoch=None):
                score_fn=lambda mdl: -float(predict(mdl, data, np.arange(16, 24), dev, 8).mean()),
                signature=cfg.signature(), desc="toy")
     return model, hist, len(calls)
+
+
+def _same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_interrupted_training_resumes_to_the_same_result(tmp_path):
@@ -131,3 +136,140 @@ def test_augmentation_of_a_batch_part_equals_that_part_of_the_whole_batch():
     half = data.batch(idx, torch.device("cpu"), torch.Generator().manual_seed(3), part=slice(4, 8))
     for a, b in zip(whole[:3], half[:3]):
         assert torch.equal(a[4:], b)
+
+
+def test_checkpoints_are_written_when_due_and_a_finished_training_keeps_no_optimiser(tmp_path, monkeypatch):
+    """With the default interval nothing is written during a short training; its state is written once at the end,
+    ``last.pt`` then holds the history only, and a second call trains nothing and gives the same model."""
+    import sednn.train as T
+
+    data, saved = _toy_data(), []
+    real_save = T._save
+    monkeypatch.setattr(T, "_save", lambda obj, path: (saved.append(path.name), real_save(obj, path)))
+    model, hist, _ = _train(tmp_path, data, checkpoint_every_s=3600)
+    assert saved == ["best.pt", "last.pt"]  # one write of each, after the last epoch
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert set(last) == {"epoch", "history", "best_score", "signature"} and last["epoch"] == 3
+    again, hist_again, epochs_run = _train(tmp_path, data, checkpoint_every_s=3600)
+    assert epochs_run == 0 and hist_again == hist and _same_weights(model, again)
+
+
+def test_an_interruption_before_the_first_write_retrains_to_the_same_result(tmp_path):
+    data = _toy_data()
+    straight, _, _ = _train(tmp_path / "straight", data)
+    with pytest.raises(Interrupted):
+        _train(tmp_path / "cut", data, interrupt_in_epoch=3, checkpoint_every_s=3600)
+    assert not (tmp_path / "cut" / "last.pt").exists()
+    resumed, _, epochs_run = _train(tmp_path / "cut", data, checkpoint_every_s=3600)
+    assert epochs_run == 3 and _same_weights(straight, resumed)
+
+
+class Payload:
+    """Not a tensor or a container: a weights-only load must refuse it rather than run its unpickling."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign object"])
+def test_an_unreadable_last_checkpoint_is_named_and_training_starts_over(tmp_path, caplog, capsys, damage):
+    data = _toy_data()
+    straight, _, _ = _train(tmp_path / "straight", data)
+    folder = tmp_path / "broken"
+    with pytest.raises(Interrupted):
+        _train(folder, data, interrupt_in_epoch=3)
+    last = folder / "last.pt"
+    if damage == "truncated":
+        last.write_bytes(last.read_bytes()[:1000])
+    elif damage == "garbage":
+        last.write_bytes(b"not a checkpoint")
+    else:
+        torch.save({"signature": "x", "payload": Payload()}, last)
+    with caplog.at_level("WARNING"):
+        retrained, _, epochs_run = _train(folder, data)
+    assert epochs_run == 3 and _same_weights(straight, retrained)
+    assert f"{last}: unreadable checkpoint" in caplog.text and "training from scratch" in caplog.text
+    assert "unpickled code ran" not in capsys.readouterr().out
+
+
+def test_an_unreadable_best_checkpoint_is_an_error_naming_it(tmp_path):
+    from sednn.train import CheckpointError
+
+    (tmp_path / "best.pt").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="best.pt: unreadable checkpoint"):
+        load_best(create_model("baseline", 3, 8, pretrained=False), tmp_path)
+
+
+def test_an_epoch_of_batches_is_drawn_once_and_lives_on_the_data_device():
+    """``epoch_views`` draws what per-batch draws gave (same order, same views), in one host-to-device copy."""
+    data = _toy_data()
+    idx = np.arange(20)
+    planned = data.epoch_views(idx, 8, torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(4)
+    one_by_one = [data.views(b, gen) for b in epoch_batches(idx, 8, gen)]
+    assert len(planned) == len(one_by_one) == 2
+    for (rows, v), (rows1, v1) in zip(planned, one_by_one):
+        assert torch.equal(rows, rows1) and torch.equal(v, v1) and v.max() < data.thetas.shape[1]
+        assert rows.device == data.images.device
+
+
+def test_predictions_are_float32_even_after_bf16_training():
+    """Training steps may run in bf16 autocast; stored scores are the float32 model's, not rounded to 8 bits."""
+    from sednn.train import make_optimizer, multilabel_loss, optimizer_step
+
+    data = _toy_data()
+    model = create_model("baseline", 3, 8, pretrained=False)
+    cfg = _cfg(bf16_autocast=True)
+    opt = make_optimizer(model, cfg)
+    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    batch = data.batch(torch.arange(8), torch.device("cpu"), torch.Generator().manual_seed(0))
+    loss = optimizer_step(model, opt, multilabel_loss, batch, torch.device("cpu"), bf16_autocast=True)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert any(not torch.equal(a, p) for a, p in zip(before, (p for p in model.parameters() if p.requires_grad)))
+    scores = predict(model, data, np.arange(24), torch.device("cpu"), 8)
+    with torch.no_grad():
+        x, m, _, start = data.batch(torch.arange(24), torch.device("cpu"))
+        exact = torch.sigmoid(model.eval()(x, m, start)).numpy()
+    assert scores.dtype == np.float32 and np.allclose(scores, exact, atol=1e-6)
+    bf16 = torch.from_numpy(exact).bfloat16().float().numpy()
+    assert len(np.unique(scores)) > len(np.unique(bf16))  # bf16 would tie scores that float32 tells apart
+
+
+def test_fused_adamw_and_cudnn_autotuning_on_cuda_only():
+    from sednn.train import configure_device, make_optimizer
+
+    model = create_model("baseline", 3, 8, pretrained=False)
+    assert make_optimizer(model, _cfg(device="cuda")).defaults["fused"] is True
+    assert not make_optimizer(model, _cfg(device="cpu")).defaults["fused"]
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        configure_device(torch.device("cpu"))
+        assert torch.backends.cudnn.benchmark is False
+        configure_device(torch.device("cuda"))
+        assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def test_a_real_model_compiles_and_trains_like_eager():
+    """torch.compile (inductor) on Lite0 with the proposed model's fusion: one step, the same loss and weights."""
+    from sednn.train import make_optimizer, multilabel_loss, optimizer_step
+
+    torch.manual_seed(0)
+    images = np.random.default_rng(0).integers(0, 255, (4, 64, 32, 3), dtype=np.uint8)
+    maps = (torch.softmax(torch.randn(4, 17, 16, 8), 1) * 255).round().to(torch.uint8).numpy()
+    data = TensorData.from_arrays(images, maps, np.eye(4, 3, dtype=np.float32), (0.5,) * 3, (0.5,) * 3)
+    batch = data.batch(torch.arange(4), torch.device("cpu"))
+    losses, weights = [], []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        model = create_model("proposed", 3, 17, pretrained=False)
+        model.eval()  # BatchNorm statistics fixed: the compared steps see the same normalisation
+        cfg = _cfg(compile=compile)
+        net = prepare_for_training(model, cfg, torch.device("cpu"))
+        opt = make_optimizer(model, cfg)
+        losses.append(float(optimizer_step(net, opt, multilabel_loss, batch, torch.device("cpu"))))
+        weights.append(model.head.fc.weight.detach().clone())
+    assert abs(losses[0] - losses[1]) < 1e-4
+    assert torch.allclose(weights[0], weights[1], atol=1e-5)

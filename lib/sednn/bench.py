@@ -1,9 +1,10 @@
-"""Throughput benchmark: training and inference images/s and peak memory per model, as ratios to the
-baseline measured in the same run, plus the input pipeline's overhead and the frozen prefix's cost. Models that
-train from the stored prefix (``sednn.features``) are timed from it, as they train.
+"""Throughput benchmark: training and inference images/s and peak memory per model (the parser included), as
+ratios to the baseline measured in the same run, plus the input pipeline's overhead and the frozen prefix's cost.
+Models that train from the stored prefix (``sednn.features``) are timed from it, as they train; the parser at its
+own photo size. From these rates ``sednn.workload`` projects the time of the whole profile.
 
-    python -m sednn.bench --profile cpu     # what `make bench` does; writes results/bench.csv
-    make bench PROFILE=cpu_hr               # -> results/cpu_hr/bench.csv
+    python -m sednn.bench --profile cpu     # what `make bench` does; writes results/bench.csv, projection.csv
+    make bench PROFILE=gpu DEVICE=cuda      # -> results/gpu/bench.csv, results/gpu/projection.csv
 """
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ import argparse
 import resource
 import sys
 import time
+from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from . import labels as L
-from . import paths
+from . import paths, workload
 from .io import write_csv
-from .models import create_model
+from .models import SemanticParser, create_backbone, create_model
+from .parsing import parser_loss
 from .profiles import PROFILES, get_profile
 from .report import MAIN_MODELS
+from .runner import cpu_model
 from .train import (TensorData, TrainConfig, make_optimizer, multilabel_loss, optimizer_step, prepare_for_training,
                     resolve_device)
 
-MODELS = [*MAIN_MODELS, "se_only", "no_gate"]
+PARSER = "parser"
+MODELS = [*MAIN_MODELS, "se_only", "no_gate", PARSER]
 
 
 def _sync(device):
@@ -51,29 +58,39 @@ def _timed(fn, steps: int, warmup: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def training_step(model, prof, dev, compile: bool = False):
+def training_step(model, prof, dev, compile: bool = False, loss_fn=multilabel_loss):
     """``step(batch)``: the optimiser step of ``sednn.train.fit`` (same loss, autocast, optimiser, compile)."""
     cfg = TrainConfig(prof.epochs, prof.batch_size, prof.lr, max(prof.lr_mults), prof.weight_decay, seed=0,
-                      device=str(dev), compile=compile)
+                      device=str(dev), bf16_autocast=prof.bf16_autocast, compile=compile)
     net = prepare_for_training(model, cfg, dev)
     opt = make_optimizer(model, cfg)
-    return lambda batch: optimizer_step(net, opt, multilabel_loss, batch, dev)
+    return lambda batch: optimizer_step(net, opt, loss_fn, batch, dev, cfg.bf16_autocast)
 
 
 def as_trained(model, batch, prof):
     """The batch as training sees it: models that take the frozen prefix get its stored output
     (``sednn.features``) and start after it; early fusion, whose first convolution learns, gets the photo."""
-    if not prof.freeze_stages or model.prefix_input is None:
+    if not prof.freeze_stages or getattr(model, "prefix_input", "image") is None:
         return batch
     with torch.no_grad():
         x = model.backbone.prefix(batch[0], prof.freeze_stages).contiguous(memory_format=torch.channels_last)
-    return x, batch[1], batch[2], prof.freeze_stages
+    return x, *batch[1:-1], prof.freeze_stages
+
+
+def parser_profile(prof):
+    """``prof`` at the parser's photo size."""
+    return replace(prof, image_hw=tuple(prof.parser_image_hw or prof.image_hw))
 
 
 def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
-    model = create_model(name, num_labels, len(L.vocabulary(prof.vocabulary)[0]), pretrained=False)
-    model.freeze_backbone(prof.freeze_stages)
+    num_classes = len(L.vocabulary(prof.vocabulary)[0])
+    if name == PARSER:
+        model = SemanticParser(create_backbone("efficientnet_lite0", pretrained=False), num_classes)
+        model.backbone.freeze(prof.freeze_stages)
+    else:
+        model = create_model(name, num_labels, num_classes, pretrained=False)
+        model.freeze_backbone(prof.freeze_stages)
     return model.to(dev).to(memory_format=torch.channels_last)
 
 
@@ -87,6 +104,17 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
                                   (rng.random((n, num_labels)) < 0.1), (0.5,) * 3, (0.5,) * 3, device=device)
 
 
+def model_batch(name: str, prof, data: TensorData, bs: int, dev, gen):
+    """One training batch of ``name`` as it trains: (input, map, target, start) for a classifier; (input, class
+    map, start) for the parser, whose target is a class per pixel at a quarter of its photo's size."""
+    x, m, y, start = data.batch(torch.arange(bs), dev, gen)
+    if name != PARSER:
+        return x, m, y, start
+    h, w = prof.image_hw
+    classes = F.interpolate(m.argmax(1, keepdim=True).float(), size=(h // 4, w // 4), mode="nearest")[:, 0].long()
+    return x, classes, start
+
+
 def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmup: int = 3,
               num_labels: int = 42, batch_size: int | None = None, rounds: int = 2,
               compile: bool = False, models: list[str] | None = None,
@@ -95,34 +123,36 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
 
     Models are timed round-robin ``rounds`` times and each keeps its fastest round: on a shared CPU the
     first model measured was otherwise systematically slower (process warm-up), biasing the ratios.
-    ``image_hw``: the profile's recipe at another size (what a size would cost before a profile is made for it)."""
+    ``image_hw``: the profile's recipe at another size (what a size would cost before a profile is made for it).
+    Inference is timed in float32, as ``sednn.train.predict`` runs it."""
     prof, dev = get_profile(profile, **({"image_hw": tuple(image_hw)} if image_hw else {})), resolve_device(device)
     models = list(models or MODELS)
     if "baseline" not in models:
         raise ValueError("the baseline is the reference of every ratio: include it in models")
     bs = batch_size or prof.batch_size
-    data = synthetic_data(prof, bs * 4, num_labels, dev)
+    pprof = parser_profile(prof)
+    data = {False: synthetic_data(prof, bs * 4, num_labels, dev), True: synthetic_data(pprof, bs, num_labels, dev)}
     gen = torch.Generator().manual_seed(0)
-    amp = dev.type == "cuda"
     rows = []
     for name in models * rounds:
+        is_parser = name == PARSER
+        at = pprof if is_parser else prof
         model = bench_model(name, prof, dev, num_labels)
-        step = training_step(model, prof, dev, compile)
-        batch = as_trained(model, data.batch(torch.arange(bs), dev, gen), prof)
+        step = training_step(model, prof, dev, compile, parser_loss if is_parser else multilabel_loss)
+        batch = as_trained(model, model_batch(name, at, data[is_parser], bs, dev, gen), prof)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
 
         @torch.no_grad()
         def infer_step():
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                model(batch[0], batch[1], start=batch[3])
+            model(batch[0], None if is_parser else batch[1], start=batch[-1])
 
         model.train()
         t_train = _timed(lambda: step(batch), steps, warmup, dev)
         model.eval()
         t_infer = _timed(infer_step, steps, warmup, dev)
         rows.append({"model": name, "device": str(dev), "compiled": compile, "batch": bs,
-                     "image_hw": "x".join(map(str, prof.image_hw)),
+                     "image_hw": "x".join(map(str, at.image_hw)),
                      "train_img_per_s": bs / t_train, "infer_img_per_s": bs / t_infer,
                      "train_step_s": t_train, "peak_mem_mb": _peak_mb(dev)})
     df = pd.DataFrame(rows).sort_values("train_step_s").drop_duplicates("model")
@@ -135,24 +165,24 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
     # Input pipeline: cutting, normalising and augmenting batches from the cache, vs batches already prepared.
     model = bench_model("baseline", prof, dev, num_labels).train()
     step = training_step(model, prof, dev, compile)
-    prepared = data.batch(torch.arange(bs), dev, gen)
+    prepared = data[False].batch(torch.arange(bs), dev, gen)
 
-    t_pipeline = _timed(lambda: step(data.batch(torch.randperm(len(data), generator=gen)[:bs], dev, gen)),
+    t_pipeline = _timed(lambda: step(data[False].batch(torch.randperm(len(data[False]), generator=gen)[:bs], dev, gen)),
                         steps, warmup, dev)
     t_prepared = _timed(lambda: step(prepared), steps, warmup, dev)
-    df = pd.concat([df, pd.DataFrame([{"model": "input pipeline (baseline)", "device": str(dev),
-                                       "compiled": compile, "batch": bs,
-                                       "image_hw": df["image_hw"][0], "train_step_s": t_pipeline,
-                                       "loader_overhead_ratio": t_pipeline / t_prepared}])], ignore_index=True)
-    if prof.freeze_stages:  # what the stored prefix costs, once per image and view (sednn.features)
-        photos = prepared[0]
-        with torch.no_grad():
-            t_prefix = _timed(lambda: model.backbone.prefix(photos, prof.freeze_stages), steps, warmup, dev)
-        df = pd.concat([df, pd.DataFrame([{"model": f"frozen prefix (stem + {prof.freeze_stages} stages, stored)",
-                                           "device": str(dev), "compiled": False, "batch": bs,
-                                           "image_hw": df["image_hw"][0], "infer_img_per_s": bs / t_prefix}])],
-                       ignore_index=True)
-    return df
+    extra = [{"model": "input pipeline (baseline)", "device": str(dev), "compiled": compile, "batch": bs,
+              "image_hw": "x".join(map(str, prof.image_hw)), "train_step_s": t_pipeline,
+              "loader_overhead_ratio": t_pipeline / t_prepared}]
+    if prof.freeze_stages:  # what the stored prefix costs, once per image and view (sednn.features), at each size
+        sizes = {False: prof} | ({True: pprof} if pprof.image_hw != prof.image_hw and PARSER in models else {})
+        for key, at in sizes.items():
+            photos = data[key].batch(torch.arange(bs), dev)[0]
+            with torch.no_grad():
+                t_prefix = _timed(lambda: model.backbone.prefix(photos, prof.freeze_stages), steps, warmup, dev)
+            extra.append({"model": f"{workload.PREFIX} (stem + {prof.freeze_stages} stages, stored)", "device": str(dev), "compiled": False, "batch": bs,
+                          "image_hw": "x".join(map(str, at.image_hw)), "infer_img_per_s": bs / t_prefix})
+    machine = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_model()
+    return pd.concat([df, pd.DataFrame(extra)], ignore_index=True).assign(machine=machine)
 
 
 def profile_ops(profile: str = "cpu", device: str = "auto", models=("baseline", "proposed"), steps: int = 5,
@@ -210,6 +240,12 @@ def main(argv=None) -> int:
                    compile=args.compile, models=args.models, image_hw=args.image_hw)
     write_csv(args.out, df)
     print(df.to_markdown(index=False, floatfmt=".3f"))
+    if args.models is None and args.image_hw is None:  # every rate the profile needs: project its whole run
+        projection = workload.projection(get_profile(args.profile), df)
+        write_csv(Path(args.out).with_name("projection.csv"), projection)
+        print(f"\nProjected time of the whole {args.profile!r} profile on {df['device'].iloc[0]} from these rates "
+              f"(sednn.workload):")
+        print(projection.to_markdown(index=False, floatfmt=".0f"))
     if args.ops_out:
         ops = profile_ops(args.profile, args.device, batch_size=args.batch_size)
         write_csv(args.ops_out, ops)

@@ -23,7 +23,7 @@ from .io import atomic_write, write_json
 from .metrics import macro_auc
 from .models import create_model
 from .parsing import predicted_maps
-from .train import TrainConfig, epoch_batches, fit, load_best, multilabel_loss, predict, seed_everything, steps_per_epoch
+from .train import TrainConfig, fit, load_best, multilabel_loss, predict, seed_everything, steps_per_epoch
 
 MAIN_MODELS = ["baseline", "early_fusion", "input_masking", "late_fusion", "proposed"]
 ALTERNATIVES = ["early_fusion", "input_masking", "late_fusion"]
@@ -104,14 +104,14 @@ def train(run: Run, arm: Arm, seed: int) -> dict:
     device = torch.device(run.device)
     p = run.profile
     data = arm_data(run, arm)
-    cfg = TrainConfig(p.epochs, p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device, run.compile)
+    cfg = TrainConfig(p.epochs, p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device, p.bf16_autocast,
+                      run.compile)
     train_idx, val_idx, test_idx = (arm_indices(run, arm, s) for s in ("train", "val", "test"))
     y_val = run.y[val_idx]
     model = build_model(run, arm.model, arm.vocabulary, seed)
 
     def batches(gen):  # under torchrun each process takes its part of every batch
-        return (data.batch(idx, device, gen, part=dist.local_part(len(idx)))
-                for idx in epoch_batches(train_idx, cfg.batch_size, gen))
+        return (data.at(rows, v, device, augment=True) for rows, v in data.epoch_views(train_idx, cfg.batch_size, gen))
 
     def score_fn(model):
         return macro_auc(y_val, predict(model, data, val_idx, device, cfg.batch_size * 2))

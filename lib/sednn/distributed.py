@@ -36,6 +36,22 @@ def barrier() -> None:
         dist.barrier()
 
 
+def default_process_count(device: str = "auto") -> int:
+    """Processes per machine for ``make train-ddp``: one per visible GPU; on the CPU (no GPU, or ``device=cpu``) 2."""
+    gpus = torch.cuda.device_count()
+    return gpus if gpus and not device.startswith("cpu") else 2
+
+
+def check_process_count(processes: int, device: str = "auto") -> None:
+    """Refuse more CUDA processes on one machine than it has visible GPUs (rank N would ask for GPU N)."""
+    want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    gpus = torch.cuda.device_count()
+    if want_cuda and processes > gpus:
+        visible = f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}"
+        raise SystemExit(f"asked for {processes} CUDA processes on this machine, one per GPU, but {gpus} GPU(s) are "
+                         f"visible ({visible}): " + (f"use NPROC={gpus} or fewer" if gpus else "use DEVICE=cpu"))
+
+
 def init_from_env(device: str = "auto") -> str:
     """Join the process group that ``torchrun`` describes in the environment; returns this process's device.
 
@@ -43,6 +59,7 @@ def init_from_env(device: str = "auto") -> str:
     want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if "WORLD_SIZE" not in os.environ or dist.is_initialized():
         return device
+    check_process_count(int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])), device)
     if want_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group("nccl" if want_cuda else "gloo")
@@ -94,3 +111,4 @@ def split_evenly(n: int) -> slice:
     rank, size = world()
     bounds = np.linspace(0, n, size + 1).round().astype(int)
     return slice(bounds[rank], bounds[rank + 1])
+

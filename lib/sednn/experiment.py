@@ -25,7 +25,7 @@ from .features import stored_prefix
 from .io import sha256_array, sha256_file, sha256_json, write_csv, write_json
 from .models import create_backbone
 from .profiles import Profile, get_profile
-from .train import TensorData, resolve_device, seed_everything, view_thetas
+from .train import TensorData, configure_device, resolve_device, seed_everything, view_thetas
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Run:
                backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None,
                compile: bool = False) -> "Run":
         prof = get_profile(profile)
+        configure_device(resolve_device(device))
         run = cls(prof, seed, data_dir, str(resolve_device(device)), backbone, compile,
                   Path(work_dir) if work_dir else paths.work_dir_for(prof.name),
                   Path(results_dir) if results_dir else paths.results_dir_for(prof.name),

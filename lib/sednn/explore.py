@@ -32,7 +32,7 @@ class Explorer:
         """Each model's probability for every target label of image ``row``."""
         x, m, _, _ = self.data.batch(torch.as_tensor([row]), torch.device(self.run.device))
         with torch.no_grad():
-            return {n: torch.sigmoid(self.model(n).eval()(x, m)).numpy()[0] for n in self.models}
+            return {n: torch.sigmoid(self.model(n).eval()(x, m).float()).cpu().numpy()[0] for n in self.models}
 
     def update(self, row: int, label: str):
         """The figure for image ``row`` and target ``label``: photo, map, one Grad-CAM per model with its score."""
@@ -40,7 +40,7 @@ class Explorer:
         x, m, _, _ = self.data.batch(torch.as_tensor([row]), torch.device(self.run.device))
         scores = self.scores(row)
         cams = {n: grad_cam(self.model(n), x, m, [j])[0] for n in self.models}
-        photo, maps = self.run.photos[row], self.data.maps[row].numpy()
+        photo, maps = self.run.photos[row], self.data.maps[row].cpu().numpy()
         fig, axes = plt.subplots(1, 2 + len(self.models), figsize=(2.2 * (2 + len(self.models)), 3.4))
         h, w = photo.shape[:2]
         region = maps.argmax(0).repeat(h // maps.shape[1], 0).repeat(w // maps.shape[2], 1)

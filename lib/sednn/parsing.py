@@ -25,8 +25,7 @@ from .cache import NO_MAP
 from .experiment import Run, code_fingerprint
 from .io import write_json
 from .models import SemanticParser, create_backbone
-from .train import (TensorData, TrainConfig, epoch_batches, fit, load_best, predict, seed_everything, steps_per_epoch,
-                    warp)
+from .train import TensorData, TrainConfig, fit, load_best, predict, seed_everything, steps_per_epoch, warp
 
 
 def vocabularies(profile) -> list[str]:
@@ -80,6 +79,13 @@ def predict_classes(parser, data, idx, device, batch_size) -> np.ndarray:
     return predict(parser, data, idx, device, batch_size, output=lambda z: z.argmax(1)).astype(np.uint8)
 
 
+def parser_loss(model, batch) -> torch.Tensor:
+    """Pixel cross-entropy; pixels without ground truth are ignored. batch: photos (or stored prefix), (B, h, w)
+    classes, start stage."""
+    x, y, start = batch
+    return F.cross_entropy(model(x, None, start).float(), y, ignore_index=NO_MAP)
+
+
 def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
     """One parser at one lr; returns its history (``val_score``: validation mIoU of each epoch, at the parser's own
     map size)."""
@@ -89,30 +95,27 @@ def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
     train_idx, val_idx = run.indices("train", D.PIXEL_SOURCE), run.indices("val", D.PIXEL_SOURCE)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise ValueError("the parser needs pixel-annotated train and val images (none in this manifest's split)")
-    labels = torch.from_numpy(run.gt_labels_at_map_size(vocab).copy())  # (N, h, w)
+    labels = run.gt_labels_at_map_size(vocab)  # (N, h, w) uint8: the training target and validation truth
     data, k = run.data(), num_classes(vocab)
-    cfg = TrainConfig(p.parser_epochs, p.batch_size, lr, 1.0, p.weight_decay, run.seed, run.device, run.compile)
+    targets = torch.from_numpy(labels.copy()).to(data.images.device)  # beside the photos: indexed by device rows
+    cfg = TrainConfig(p.parser_epochs, p.batch_size, lr, 1.0, p.weight_decay, run.seed, run.device, p.bf16_autocast,
+                      run.compile)
 
     def batches(gen):
-        for idx in epoch_batches(train_idx, cfg.batch_size, gen):
-            rows, v = data.views(idx, gen, dist.local_part(len(idx)))
+        for rows, v in data.epoch_views(train_idx, cfg.batch_size, gen):
             x, _, _, start = data.at(rows, v, device, augment=True)
-            y = warp(labels[rows][:, None].float().to(device), data.thetas[rows, v], mode="nearest")[:, 0].long()
+            y = warp(targets[rows][:, None].float().to(device), data.thetas[rows, v], mode="nearest")[:, 0].long()
             yield x, y, start
-
-    def loss_fn(model, batch):
-        x, y, start = batch
-        return F.cross_entropy(model(x, None, start).float(), y, ignore_index=NO_MAP)
 
     def score_fn(model):  # validation mIoU
         pred = predict_classes(model, data, val_idx, device, cfg.batch_size * 2)
-        return float(np.nanmean(iou_from_confusion(confusion(labels[val_idx].numpy(), pred, k))))
+        return float(np.nanmean(iou_from_confusion(confusion(labels[val_idx], pred, k))))
 
     signature = cfg.signature(model=f"parser-{vocab}", backbone=run.backbone, code=code_fingerprint(),
                               photos=run.array_cache.sha256("photos"), views=[p.views, run.seed],
                               freeze=p.freeze_stages, rows=run.table[["id", "split"]].to_numpy().tolist())
     return fit(build_parser(run, vocab), cfg, parser_dir(run, vocab, lr), batches=batches,
-               steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=loss_fn,
+               steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=parser_loss,
                score_fn=score_fn, signature=signature, desc=f"parser {vocab} lr {lr:g}")
 
 

@@ -34,6 +34,8 @@ class Profile:
     argument_ablations: bool = True
     # (H, W) the parser sees photos at; its maps are area-resized to the classifiers' map size. None: image_hw
     parser_image_hw: tuple[int, int] | None = None
+    # training forward passes in bfloat16 autocast (where the device has it: CUDA, recent CPUs); scores stay float32
+    bf16_autocast: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +73,14 @@ PROFILES = {
                    seeds=(0, 1, 2), lr=1e-3, lr_mults=(1.0, 3.0, 10.0), tune_seeds=(0, 1, 2), freeze_stages=0,
                    views=16, parser_epochs=30, parser_lrs=(1e-3, 3e-3, 1e-2), vocabulary="garments",
                    other_vocabulary=True, oracle_training=True, stage_variants=True, bootstrap=1000, cam_images=8,
-                   localization_images=None),
+                   localization_images=None, bf16_autocast=True),
 }
+# Tests: the gpu profile's code paths at smoke size, runnable on a CPU: nothing frozen (no stored prefix; the parser
+# learns from the photos), its 16 views, bf16 autocast; smoke's images, epochs, seeds, grid and outputs.
+PROFILES["smoke_gpu"] = replace(
+    PROFILES["gpu"], name="smoke_gpu", **{k: getattr(PROFILES["smoke"], k) for k in (
+        "max_images", "image_hw", "epochs", "batch_size", "seeds", "lr", "lr_mults", "tune_seeds", "parser_epochs",
+        "parser_lrs", "bootstrap", "cam_images", "localization_images", "min_positives")})
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -79,6 +79,34 @@ def oracle_block(results: Path) -> str:
     return oracle_sentence(_csv(results, "ablations")) or "The oracle-trained bound (e) did not run in this profile.\n"
 
 
+def work_block(results: Path) -> str:
+    """What the cpu and gpu profiles ask of the machine (``sednn.workload``), on the committed split."""
+    from . import workload
+    from .profiles import PROFILES
+
+    splits = pd.read_csv(results / "splits.csv", dtype={"id": str})
+    rows = [{"profile": f"`{name}`", **workload.summary(PROFILES[name], splits)} for name in ("cpu", "gpu")]
+    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+CHECKED_NOTEBOOKS = ("03_baseline", "04_alternatives", "05_proposed")  # the cpu_hr benchmark has no parser row
+
+
+def projection_check_block(results: Path) -> str:
+    """The projection from ``results/cpu_hr/bench.csv`` beside the measured ``cpu_hr`` run (the same CPU kind)."""
+    from . import workload
+    from .profiles import PROFILES
+
+    bench = pd.read_csv(results / "cpu_hr" / "bench.csv")
+    projected = workload.projection(PROFILES["cpu_hr"], bench, pd.read_csv(results / "cpu_hr" / "splits.csv"),
+                                    notebooks=CHECKED_NOTEBOOKS)
+    check = workload.against_run(projected, results / "cpu_hr" / "RUN.json")
+    table = check[["notebook", "projected_s", "measured_s", "measured_over_projected"]].round(
+        {"projected_s": 0, "measured_s": 0, "measured_over_projected": 3})
+    return (table.to_markdown(index=False) + f"\n\nThe run: `{check.cpu_model.iloc[0]}`, commit "
+            f"`{check.run_commit.iloc[0][:7]}`; the benchmark was measured for that study on the same machine kind.\n")
+
+
 def csv_block(name: str, columns: list[str] | None = None, digits: int = 4):
     def block(results: Path) -> str:
         df = _csv(results, name)
@@ -110,6 +138,8 @@ BLOCKS = {
     "localization": csv_block("localization", digits=3),
     "background_swap": csv_block("background_swap", ["model", "n_images", "macro_auc_original",
                                                      "macro_auc_swapped", "drop"]),
+    "work": work_block,
+    "projection_check": projection_check_block,
 }
 
 

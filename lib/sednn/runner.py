@@ -61,9 +61,10 @@ def device_info(device: str) -> dict:
     """The machine and the torch settings that change numerics (results move between machines with them)."""
     import torch
 
-    from .train import resolve_device
+    from .train import configure_device, resolve_device
 
     dev = resolve_device(device)
+    configure_device(dev)  # as the notebooks' kernels set it, so the settings below are theirs
     info = {"device": str(dev), "cpu_model": cpu_model(), "torch_threads": torch.get_num_threads(),
             "torch_interop_threads": torch.get_num_interop_threads(), "cpu_count": __import__("os").cpu_count(),
             "machine": platform.machine(), "platform": platform.platform(),
@@ -75,8 +76,7 @@ def device_info(device: str) -> dict:
                                "cudnn_benchmark": torch.backends.cudnn.benchmark,
                                "cudnn_deterministic": torch.backends.cudnn.deterministic,
                                "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-                               "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                               "autocast": "bf16 on CUDA, none on CPU"}}
+                               "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32}}
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
     return info

@@ -28,6 +28,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def configure_device(device: torch.device) -> None:
+    """CUDA: let cuDNN pick the fastest kernels for each input shape (every batch of a profile has one shape)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
 def seed_everything(seed: int) -> None:
     import random
 
@@ -55,6 +61,10 @@ class TensorData:
     features: torch.Tensor | None = None  # (N, V, C, h', w') float16: stored prefix output of every view
     start: int = 0  # the backbone stage models start at (> 0 only with ``features``)
 
+    def __post_init__(self):
+        # (2, 3): mean and std on the data's device, so normalising a batch copies nothing from the host
+        self._mean_std = torch.tensor([self.mean, self.std], device=self.images.device)
+
     @classmethod
     def from_arrays(cls, images: np.ndarray, maps: np.ndarray, targets: np.ndarray, mean, std, device="cpu",
                     thetas: torch.Tensor | None = None, features: np.ndarray | None = None, start: int = 0):
@@ -63,7 +73,7 @@ class TensorData:
             thetas = view_thetas(len(images), 1, 0)
         if (features is None) != (start == 0):
             raise ValueError("stored prefix features and a start stage > 0 go together")
-        return cls(torch.from_numpy(images).to(dev), torch.from_numpy(maps).to(dev),
+        return cls(torch.as_tensor(images).to(dev), torch.from_numpy(maps).to(dev),
                    torch.from_numpy(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std),
                    thetas.to(dev), None if features is None else torch.from_numpy(features).to(dev), start)
 
@@ -73,17 +83,29 @@ class TensorData:
     def normalize(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3) uint8 -> (B, 3, H, W) float, channels-last memory (faster convs on CPU and GPU)."""
         x = images_uint8.permute(0, 3, 1, 2).float().div_(255)
-        mean = x.new_tensor(self.mean)[None, :, None, None]
-        std = x.new_tensor(self.std)[None, :, None, None]
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        mean_std = self._mean_std.to(x.device)[:, None, :, None, None]  # (2, 1, 3, 1, 1)
+        return ((x - mean_std[0]) / mean_std[1]).contiguous(memory_format=torch.channels_last)
 
     def views(self, idx: torch.Tensor, generator: torch.Generator | None = None, part: slice = slice(None)):
         """(rows, view per row) of this process's ``part``: a random stored view each (view 0 without generator).
         The views are drawn for the whole batch first, so a part gets what it would get in a single process."""
         n_views = self.thetas.shape[1]
         v = (torch.randint(n_views, (len(idx),), generator=generator) if generator is not None
-             else torch.zeros(len(idx), dtype=torch.long))
+             else torch.zeros(len(idx), dtype=torch.long, device=idx.device))
         return idx[part].to(self.images.device), v[part].to(self.images.device)
+
+    def epoch_views(self, indices, batch_size: int, generator: torch.Generator) -> list[tuple]:
+        """One epoch of training batches as (rows, view per row) on the data's device, this process's part of each:
+        the shuffled order and a random stored view per row are drawn on the host in one go and copied once, so a
+        training step copies nothing from the host (on CUDA such a copy waits for the GPU)."""
+        batches = epoch_batches(indices, batch_size, generator)
+        rows, v = self.views(torch.cat(batches), generator)
+        out, first = [], 0
+        for b in batches:
+            part = dist.local_part(len(b))
+            out.append((rows[first:first + len(b)][part], v[first:first + len(b)][part]))
+            first += len(b)
+        return out
 
     def batch(self, idx: torch.Tensor, device: torch.device, generator: torch.Generator | None = None,
               maps: torch.Tensor | None = None, part: slice = slice(None)):
@@ -95,7 +117,8 @@ class TensorData:
     def at(self, rows: torch.Tensor, v: torch.Tensor, device: torch.device, augment: bool,
            maps: torch.Tensor | None = None):
         """(input, map, target, start) of stored view ``v`` of each of ``rows`` (``augment=False``: the photo)."""
-        m = (self.maps if maps is None else maps)[rows].to(device, non_blocking=True).float().div_(255)
+        source = self.maps if maps is None else maps
+        m = source[rows.to(source.device)].to(device, non_blocking=True).float().div_(255)
         y = self.targets[rows].to(device, non_blocking=True)
         if self.features is not None:
             x = self.features[rows, v].to(device, non_blocking=True).float().contiguous(
@@ -145,12 +168,16 @@ class TrainConfig:
     weight_decay: float
     seed: int
     device: str = "cpu"
+    bf16_autocast: bool = False  # training forward passes in bfloat16 autocast (predictions stay float32)
     compile: bool = False  # torch.compile the training forward/backward
     sync_batchnorm: bool = True  # multi-GPU: BatchNorm statistics over the global batch
+    checkpoint_every_s: float = 60.0  # resumable state written at most this often (and after the last epoch)
 
     def signature(self, **extra) -> str:
-        """What the weights depend on; how the step is executed (compiled or not) is left out."""
-        return sha256_json({**{k: v for k, v in asdict(self).items() if k != "compile"}, **extra})
+        """What the weights depend on; how the step is executed (compiled or not, how often it is saved) is left
+        out."""
+        execution = ("compile", "checkpoint_every_s")
+        return sha256_json({**{k: v for k, v in asdict(self).items() if k not in execution}, **extra})
 
 
 def param_groups(model: nn.Module, lr: float, mult: float) -> list[dict]:
@@ -162,7 +189,9 @@ def param_groups(model: nn.Module, lr: float, mult: float) -> list[dict]:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(param_groups(model, cfg.lr, cfg.new_module_lr_mult), weight_decay=cfg.weight_decay)
+    """AdamW; on CUDA its fused kernel (one launch per step instead of several per parameter)."""
+    return torch.optim.AdamW(param_groups(model, cfg.lr, cfg.new_module_lr_mult), weight_decay=cfg.weight_decay,
+                             fused=resolve_device(cfg.device).type == "cuda" or None)
 
 
 def multilabel_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
@@ -171,9 +200,11 @@ def multilabel_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(model(x, m, start).float(), y)
 
 
-def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch, device: torch.device):
-    """The one training step of every model: bf16 autocast on CUDA, backward, optimiser step; returns the loss."""
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, batch, device: torch.device,
+                   bf16_autocast: bool = False):
+    """The one training step of every model: forward (in bf16 autocast when asked), backward, optimiser step;
+    returns the loss (a tensor: reading it would wait for the GPU)."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_autocast):
         loss = loss_fn(net, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -184,6 +215,7 @@ def optimizer_step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable
 def prepare_for_training(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
     """Model on ``device`` in channels-last memory; returns what the step calls: the model itself, wrapped in
     DistributedDataParallel under ``torchrun``, and compiled when asked. Weights stay shared with ``model``."""
+    configure_device(device)
     model.to(device).to(memory_format=torch.channels_last)
     net = model
     if dist.world()[1] > 1:
@@ -205,13 +237,49 @@ def _save(obj, path: Path) -> None:
         atomic_write(path, lambda p: torch.save(obj, p))
 
 
+def _on_cpu(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, loaded on the CPU as plain tensors and containers (``weights_only``: loading runs
+    no code from the file). An unreadable file raises ``CheckpointError`` naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated or corrupt zip, foreign pickle: the unpickler's many error types
+        first_line = (str(e).splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first_line})") from None
+
+
 def load_best(model: nn.Module, ckpt_dir: str | Path, device="cpu") -> nn.Module:
     """Load the best checkpoint; a missing one is an error, never silently untrained weights."""
     path = Path(ckpt_dir) / "best.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained checkpoint; run the training notebook first")
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True)["model"])
-    return model
+    model.load_state_dict(read_checkpoint(path)["model"])
+    return model.to(device)
+
+
+def resumable_state(last: Path, signature: str, desc: str) -> dict | None:
+    """``last.pt`` when it belongs to this configuration and can be read; else None (train from scratch),
+    with a warning that names the file."""
+    if not last.exists():
+        return None
+    try:
+        state = read_checkpoint(last)
+    except CheckpointError as e:
+        log.warning("%s: %s; training from scratch", desc, e)
+        return None
+    if state.get("signature") != signature:
+        log.warning("%s: checkpoint %s is from another configuration; training from scratch", desc, last)
+        return None
+    return state
 
 
 def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
@@ -222,7 +290,10 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
     interruption.
 
     ``batches(generator)`` yields one epoch of training batches drawn with ``generator``.
-    Every epoch reseeds from (seed, epoch), so a resumed run matches an uninterrupted one.
+    Every epoch reseeds from (seed, epoch), so a resumed run matches an uninterrupted one. The resumable state
+    (``last.pt``: weights, optimiser, schedule) and the best weights so far (``best.pt``) are written together
+    every ``cfg.checkpoint_every_s`` seconds, not every epoch (a GPU epoch can take less time than the write);
+    after the last epoch ``last.pt`` keeps only the history (a finished training needs no optimiser).
     """
     device = resolve_device(cfg.device)
     rank, _ = dist.world()
@@ -232,18 +303,18 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
     start, history, best_score = 0, [], -math.inf
-    if last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        if state["signature"] == signature:
+    state = resumable_state(last, signature, desc)
+    if state is not None:
+        start, history, best_score = state["epoch"], state["history"], state["best_score"]
+        if start < cfg.epochs:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-            start, history, best_score = state["epoch"], state["history"], state["best_score"]
-            if rank == 0:
-                log.info("%s: resuming at epoch %d of %d", desc, start, cfg.epochs)
-        else:
-            log.warning("%s: checkpoint in %s is from another configuration; training from scratch", desc, ckpt_dir)
-    need_best = not best.exists()  # read before any process can write it
+        if rank == 0:
+            log.info("%s: resuming at epoch %d of %d", desc, start, cfg.epochs)
+    best_weights = None  # the best epoch's weights, held until the next write
+    need_best = state is None or not best.exists()  # a fresh start writes its own best.pt, whatever its score
+    written = time.monotonic()
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         epoch_seed = cfg.seed * 100_003 + epoch
@@ -253,7 +324,7 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         losses = []
         for batch in tqdm(batches(gen), total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}",
                           leave=False, disable=rank > 0):
-            losses.append(optimizer_step(net, opt, loss_fn, batch, device))
+            losses.append(optimizer_step(net, opt, loss_fn, batch, device, cfg.bf16_autocast))
             sched.step()
         dist.sync_buffers(model)  # every process scores (and saves) rank 0's model
         score = float(score_fn(model))  # the same in every process
@@ -263,9 +334,16 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         if score > best_score or need_best:
             need_best = False
             best_score = max(score, best_score) if not math.isnan(score) else best_score
-            _save({"model": model.state_dict(), "epoch": epoch + 1, "val_score": score}, best)
-        _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-               "epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}, last)
+            best_weights = {"model": _on_cpu(model.state_dict()), "epoch": epoch + 1, "val_score": score}
+        finished = epoch + 1 == cfg.epochs
+        if finished or time.monotonic() - written >= cfg.checkpoint_every_s:
+            if best_weights is not None:  # first, so last.pt never refers to a best score best.pt lacks
+                _save(best_weights, best)
+                best_weights = None
+            progress = {"epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}
+            _save(progress if finished else {**progress, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                             "scheduler": sched.state_dict()}, last)
+            written = time.monotonic()
         dist.barrier()
         if rank == 0:
             log.info("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
@@ -288,12 +366,13 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 def predict(model: nn.Module, data: TensorData, indices, device: torch.device, batch_size: int,
             maps: torch.Tensor | None = None, output: Callable = torch.sigmoid) -> np.ndarray:
     """Model outputs for ``indices`` in order, no augmentation; ``maps`` replaces the stored maps.
-    Under ``torchrun`` each process predicts its share and every process returns all rows."""
+    Computed in float32 (no autocast): stored scores are ranked by AUC and pick epochs and lrs, and bfloat16's
+    8 significant bits would tie them. Under ``torchrun`` each process predicts its share and every process
+    returns all rows."""
     model.eval().to(device)
     out = []
-    idx = torch.as_tensor(np.asarray(indices))[dist.split_evenly(len(indices))]
+    idx = torch.as_tensor(np.asarray(indices))[dist.split_evenly(len(indices))].to(data.images.device)
     for i in range(0, len(idx), batch_size):
         x, m, _, start = data.batch(idx[i:i + batch_size], device, maps=maps)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(output(model(x, m, start)).float().cpu())
+        out.append(output(model(x, m, start).float()).float().cpu())
     return dist.gather_rows(torch.cat(out).numpy() if out else np.zeros((0,), np.float32))
