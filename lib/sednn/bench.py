@@ -13,7 +13,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -77,11 +76,6 @@ def as_trained(model, batch, prof):
     return x, *batch[1:-1], prof.freeze_stages
 
 
-def parser_profile(prof):
-    """``prof`` at the parser's photo size."""
-    return replace(prof, image_hw=tuple(prof.parser_image_hw or prof.image_hw))
-
-
 def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
     num_classes = len(L.vocabulary(prof.vocabulary)[0])
@@ -130,7 +124,7 @@ def benchmark(profile: str = "cpu", device: str = "auto", steps: int = 10, warmu
     if "baseline" not in models:
         raise ValueError("the baseline is the reference of every ratio: include it in models")
     bs = batch_size or prof.batch_size
-    pprof = parser_profile(prof)
+    pprof = prof.at_parser_size()
     data = {False: synthetic_data(prof, bs * 4, num_labels, dev), True: synthetic_data(pprof, bs, num_labels, dev)}
     gen = torch.Generator().manual_seed(0)
     rows = []

@@ -36,6 +36,10 @@ def barrier() -> None:
         dist.barrier()
 
 
+def wants_cuda(device: str) -> bool:
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
 def default_process_count(device: str = "auto") -> int:
     """Processes per machine for ``make train-ddp``: one per visible GPU; on the CPU (no GPU, or ``device=cpu``) 2."""
     gpus = torch.cuda.device_count()
@@ -44,9 +48,8 @@ def default_process_count(device: str = "auto") -> int:
 
 def check_process_count(processes: int, device: str = "auto") -> None:
     """Refuse more CUDA processes on one machine than it has visible GPUs (rank N would ask for GPU N)."""
-    want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     gpus = torch.cuda.device_count()
-    if want_cuda and processes > gpus:
+    if wants_cuda(device) and processes > gpus:
         visible = f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}"
         raise SystemExit(f"asked for {processes} CUDA processes on this machine, one per GPU, but {gpus} GPU(s) are "
                          f"visible ({visible}): " + (f"use NPROC={gpus} or fewer" if gpus else "use DEVICE=cpu"))
@@ -56,7 +59,7 @@ def init_from_env(device: str = "auto") -> str:
     """Join the process group that ``torchrun`` describes in the environment; returns this process's device.
 
     NCCL and one GPU per process (LOCAL_RANK) on CUDA, gloo on CPU. Without torchrun's variables: no group."""
-    want_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    want_cuda = wants_cuda(device)
     if "WORLD_SIZE" not in os.environ or dist.is_initialized():
         return device
     check_process_count(int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])), device)
@@ -111,4 +114,3 @@ def split_evenly(n: int) -> slice:
     rank, size = world()
     bounds = np.linspace(0, n, size + 1).round().astype(int)
     return slice(bounds[rank], bounds[rank + 1])
-

@@ -60,9 +60,9 @@ class Run:
     def create(cls, profile: str = "cpu", seed: int = 0, data_dir=None, device: str = "auto",
                backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None,
                compile: bool = False) -> "Run":
-        prof = get_profile(profile)
-        configure_device(resolve_device(device))
-        run = cls(prof, seed, data_dir, str(resolve_device(device)), backbone, compile,
+        prof, dev = get_profile(profile), resolve_device(device)
+        configure_device(dev)
+        run = cls(prof, seed, data_dir, str(dev), backbone, compile,
                   Path(work_dir) if work_dir else paths.work_dir_for(prof.name),
                   Path(results_dir) if results_dir else paths.results_dir_for(prof.name),
                   Path(figures_dir) if figures_dir else paths.figures_dir_for(prof.name))

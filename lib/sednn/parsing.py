@@ -39,11 +39,11 @@ def vocabularies(profile) -> list[str]:
 def parser_run(run: Run) -> Run:
     """``run`` at the parser's photo size: the same rows, views, work dir and checkpoints; photos, ground truth and
     stored prefix at ``parser_image_hw`` (their own cache folder). ``run`` itself when the sizes agree."""
-    hw = run.profile.parser_image_hw
-    if hw is None or tuple(hw) == tuple(run.profile.image_hw):
+    profile = run.profile.at_parser_size()
+    if tuple(profile.image_hw) == tuple(run.profile.image_hw):
         return run
     if "parser_run" not in run._cache:
-        run._cache["parser_run"] = replace(run, profile=replace(run.profile, image_hw=tuple(hw)), _cache={})
+        run._cache["parser_run"] = replace(run, profile=profile, _cache={})
     return run._cache["parser_run"]
 
 

@@ -40,6 +40,10 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def at_parser_size(self) -> "Profile":
+        """This profile with the parser's photo size as its input size (itself when they agree)."""
+        return replace(self, image_hw=tuple(self.parser_image_hw or self.image_hw))
+
 
 PROFILES = {
     # Tests: a few dozen images, tiny resolution, one epoch. Checks plumbing, not science.
