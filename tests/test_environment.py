@@ -45,3 +45,13 @@ def test_python_versions_gpu_machines_run_are_admitted_and_the_conda_one_among_t
     assert all(v in spec for v in ("3.11", "3.12", "3.13")) and "3.10" not in spec
     conda = re.search(r"-\s*python=(\S+)", (paths.REPO_ROOT / "environment.yml").read_text()).group(1)
     assert conda in spec
+
+
+def test_committed_rendered_notebooks_show_no_machine_paths():
+    """Readers see repo-relative paths (sednn.runner.write_for_readers), not the folders of the machine that ran."""
+    machine_path = re.compile(r"(^|[^A-Za-z0-9_.])/(work|tmp|home|root|Users|mnt|opt|usr|var)/")
+    rendered = sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
+    assert len(rendered) >= 6
+    for nb in rendered:
+        hit = machine_path.search(nb.read_text())
+        assert hit is None, f"{nb.relative_to(paths.REPO_ROOT)}: {hit.group(0)!r}"

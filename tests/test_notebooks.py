@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sednn import labels as L
+from sednn import paths
 from sednn import runner
 from sednn.classifiers import MAIN_MODELS
 
@@ -53,6 +54,8 @@ def test_rendered_notebooks_are_written_for_readers_with_outputs(smoke_run):
         assert sum(bool(c.get("outputs")) for c in code) >= 3, name  # run.profile, tables, the summary
         closing = code[-1]["outputs"]
         assert any("text/markdown" in o.get("data", {}) for o in closing), f"{name} ends with a generated summary"
+        text = path.read_text()
+        assert str(paths.REPO_ROOT) not in text and '"input_path": "notebooks/' in text  # repo-relative paths
     assert total < 15e6
 
 

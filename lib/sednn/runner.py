@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -123,6 +122,19 @@ def seconds_over_invocations(record: dict) -> dict:
     return {name: round(seconds, 1) for name, seconds in total.items()}
 
 
+def write_for_readers(executed: Path, rendered: Path) -> None:
+    """The executed notebook as readers get it: paths under the repository it ran in made repo-relative, and paths
+    beside it (the shared data) relative to it, so no machine's folders show. That repository is the one papermill
+    read the notebook from; a notebook already written for readers is left as it is."""
+    text = executed.read_text()
+    root = Path(json.loads(text)["metadata"]["papermill"]["input_path"]).parent.parent
+    if root.is_absolute():
+        text = text.replace(f"{root}/", "")
+        if root.parent != root.parent.parent:  # not directly under the filesystem root
+            text = text.replace(f"{root.parent}/", "../")
+    atomic_write(rendered, lambda p: p.write_text(text))
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -170,7 +182,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         record["notebook_seconds"][name] = round(time.perf_counter() - t0, 1)
         del record["in_progress"]
         write_json(work / "RUN.json", record)
-        atomic_write(rendered / src.name, lambda p: shutil.copyfile(executed / src.name, p))  # for readers
+        write_for_readers(executed / src.name, rendered / src.name)
         print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
     warnings_path = work / "data_warnings.json"
     record["skipped_rows"] = json.loads(warnings_path.read_text()) if warnings_path.exists() else {}
