@@ -8,7 +8,7 @@ DEVICE ?= auto
 # train-ddp: one process per visible GPU (2 on a machine without one); more than the GPUs is refused.
 NPROC ?= $(shell $(PY) -c "from sednn.distributed import default_process_count as n; print(n('$(DEVICE)'))")
 
-.PHONY: venv reproduce figures readme resolution test lab bench train-ddp clean-runs
+.PHONY: venv reproduce check-data figures readme resolution test lab bench train-ddp clean-runs
 
 venv: $(VENV)/.installed
 
@@ -22,8 +22,13 @@ $(VENV)/.installed: pyproject.toml
 
 # Runs every notebook in order with papermill; tables -> results/, figures -> figures/
 # (PROFILE=cpu_hr: results/cpu_hr/, figures/cpu_hr/). Resumes from the checkpoints under runs/<profile>/.
+# MANIFEST=path/to/manifest.csv: your own data instead of CCP, into results/datasets/<its folder>/<profile>/.
 reproduce: venv
-	$(PY) -m sednn.runner --profile $(PROFILE) --device $(DEVICE)
+	$(PY) -m sednn.runner --profile $(PROFILE) --device $(DEVICE) $(if $(MANIFEST),--manifest "$(MANIFEST)")
+
+# Reads your manifest, its vocabularies, every photo and map as a run would; names the first problem.
+check-data: venv
+	$(PY) -m sednn.data "$(MANIFEST)"
 
 # Same as reproduce: every figure is rebuilt from code by the notebooks.
 figures: reproduce
@@ -50,7 +55,8 @@ bench: venv
 # `make reproduce` afterwards finds the checkpoints and only predicts and reports.
 train-ddp: venv
 	$(PY) -c "from sednn.distributed import check_process_count as c; c($(NPROC), '$(DEVICE)')"
-	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE)
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE) \
+		$(if $(MANIFEST),--manifest "$(MANIFEST)")
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks

@@ -1,7 +1,9 @@
 """The array cache: a round trip, and stale or corrupted caches detected and rebuilt."""
 import numpy as np
 
+from sednn import ccp
 from sednn import data as D
+from sednn import labels as L
 from sednn.cache import NO_MAP, ArrayCache, cache_fine_maps, cache_photos
 
 
@@ -26,10 +28,10 @@ def test_round_trip_and_stale_detection(tmp_path):
 
 
 def test_photo_and_map_cache_from_real_files(tmp_path, mini_ccp):
-    table = D.build_ccp_manifest(mini_ccp, min_positives=1).table
+    table = ccp.build_manifest(mini_ccp, min_positives=1).table
     cache = ArrayCache(tmp_path)
     photos = cache_photos(cache, table, (48, 32))
-    maps = cache_fine_maps(cache, table, (48, 32), 59)
+    maps = cache_fine_maps(cache, table, (48, 32), {"regions": L.ccp_vocabulary("regions")})
     assert photos.shape == (8, 48, 32, 3) and photos.dtype == np.uint8 and photos.std() > 10
     pixel = (table["source"] == "pixel").to_numpy()
     assert (maps[~pixel] == NO_MAP).all() and (maps[pixel] < 59).all()
@@ -41,7 +43,7 @@ def test_photo_and_map_cache_from_real_files(tmp_path, mini_ccp):
 def test_corrupt_photo_is_named_when_caching(tmp_path, mini_ccp):
     import pytest
 
-    table = D.build_ccp_manifest(mini_ccp, min_positives=1).table
+    table = ccp.build_manifest(mini_ccp, min_positives=1).table
     photo = mini_ccp / "photos" / "0003.jpg"
     photo.write_bytes(photo.read_bytes()[:3000])
     with pytest.raises(D.DatasetError, match=r"0003\.jpg: corrupt or truncated"):

@@ -35,7 +35,7 @@ def test_localization_score_is_one_inside_and_zero_outside():
 def test_background_swap_changes_only_background_pixels():
     rng = np.random.default_rng(0)
     photos = rng.integers(0, 255, (3, 12, 8, 3), dtype=np.uint8)
-    regions = rng.integers(0, len(L.REGIONS), (3, 12, 8)).astype(np.uint8)
+    regions = rng.integers(0, L.ccp_vocabulary("regions").num_classes, (3, 12, 8)).astype(np.uint8)
     donors = rng.integers(0, 255, (2, 12, 8, 3), dtype=np.uint8)
     donor_regions = rng.integers(0, 2, (2, 12, 8)).astype(np.uint8)
     out = cam.swap_background(photos, regions, donors, donor_regions, np.random.default_rng(1))

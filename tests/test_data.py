@@ -1,201 +1,183 @@
-"""Manifest, split, data source and bad input, checked against the real CCP files."""
-import subprocess
+"""Your own data: the manifest format, its vocabulary files, your own maps, and every kind of bad input named."""
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
+from PIL import Image
 
+from conftest import PART_TARGETS, PART_VALUE
 from sednn import data as D
 from sednn import paths
 
 
-# ------------------------------------------------------------------ manifest vs an independent count
-def test_manifest_matches_an_independent_count_of_the_raw_files(ccp_root):
-    m = D.build_ccp_manifest(ccp_root)
-    names = [str(c[0]) for c in scipy.io.loadmat(ccp_root / "label_list.mat")["label_list"][0]]
-    label_sets = {}
-    for f in sorted((ccp_root / "annotations/pixel-level").glob("*.mat")):
-        label_sets[f.stem] = set(np.unique(scipy.io.loadmat(f)["groundtruth"]).tolist())
-    for f in sorted((ccp_root / "annotations/image-level").glob("*.mat")):
-        label_sets[f.stem] = set(scipy.io.loadmat(f)["tags"].ravel().tolist())
-    kept = {k: v - {0} for k, v in label_sets.items() if v - {0}}
-    assert len(m.table) == len(kept) == 2097  # 0536's map is all background: skipped
-    assert m.warnings["empty_tag_set"] == sorted(set(label_sets) - set(kept))
-    counts = {n: sum(i in s for s in kept.values()) for i, n in enumerate(names)}
-    expected_targets = [n for n, c in counts.items() if c >= 50 and n not in ("null", "skin", "hair")]
-    assert m.targets == expected_targets and 35 <= len(m.targets) <= 45
-    table = m.table.set_index("id")
-    for t in m.targets:
-        truth = pd.Series({k: int(names.index(t) in v) for k, v in kept.items()})
-        assert (table[D.LABEL_PREFIX + t] == truth.reindex(table.index)).all(), t
-    assert (table["source"] == np.where(table.index.astype(int) <= 1004, "pixel", "tags")).all()
-    assert (table["gt_map_path"] != "").sum() == 1003
+def rewrite(manifest, edit):
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    edit(table)
+    table.to_csv(manifest, index=False)
 
 
-def test_tag_files_with_repeated_indices_are_deduplicated(ccp_root):
-    repeats = [f for f in sorted((ccp_root / "annotations/image-level").glob("*.mat"))
-               if len(np.unique(scipy.io.loadmat(f)["tags"])) < scipy.io.loadmat(f)["tags"].size]
-    assert repeats, "CCP has tag files that repeat an index"
-    tags = D.read_tags(repeats[0], 59)
-    assert len(tags) == len(set(tags.tolist()))
+def test_relative_paths_sources_and_the_projects_split(own_data):
+    table = D.read_manifest(own_data)
+    assert table["image_path"].str.startswith(str(own_data.parent)).all()
+    assert (table["source"] == ["pixel"] * 4 + ["tags"] * 4).all()
+    assert table.loc[table.source == "pixel", "gt_map_path"].str.endswith(".png").all()
+    dataset = D.prepare(own_data, seed=0)
+    assert dataset.split == "stratified (seed 0)" and set(dataset.table["split"]) == set(D.SPLITS)
+    assert list(dataset.vocabularies) == ["parts"] and dataset.vocabularies["parts"].num_classes == 12
+    dropped = dataset.warnings.get("targets_without_positives", [])
+    assert sorted(dataset.targets + dropped) == sorted(PART_TARGETS)  # dropped ones counted, never scored 0.5
+    counts = dataset.table.groupby("split")[[D.LABEL_PREFIX + t for t in dataset.targets]].sum()
+    assert (counts.loc["train"] > 0).all() and (counts.loc["test"] > 0).all()
 
 
-# ------------------------------------------------------------------ split
-@pytest.fixture(scope="module")
-def split_table():
-    root = D.resolve_ccp_root()
-    return D.add_split(D.build_ccp_manifest(root).table, seed=0)
+def test_a_manifest_with_a_split_keeps_it(own_data):
+    split = {"ccp-0001": "train", "ccp-0002": "train", "ccp-0003": "val", "ccp-0004": "test",
+             "ccp-1005": "train", "ccp-1006": "train", "ccp-1007": "val", "ccp-1008": "test"}
+    rewrite(own_data, lambda t: t.insert(2, "split", t["id"].map(split)))
+    dataset = D.prepare(own_data)
+    assert dataset.split == "manifest" and dict(zip(dataset.table["id"], dataset.table["split"])) == split
 
 
-def test_split_proportions_disjointness_and_balance(split_table):
-    t = split_table
-    frac = t["split"].value_counts(normalize=True)
-    assert abs(frac["train"] - 0.7) < 0.02 and abs(frac["val"] - 0.1) < 0.02 and abs(frac["test"] - 0.2) < 0.02
-    assert t["id"].is_unique and set(t["split"]) == {"train", "val", "test"}
-    by_source = pd.crosstab(t["source"], t["split"], normalize="index")
-    assert (by_source.sub(by_source.mean()).abs() < 0.03).all().all(), "both halves in every split"
-    labels = [c for c in t.columns if c.startswith(D.LABEL_PREFIX)]
-    test_share = t.loc[t.split == "test", labels].sum() / t[labels].sum()
-    assert test_share.between(0.12, 0.28).all(), "every label stratified into the test split"
+def test_check_reads_every_file_and_says_what_a_run_will_see(own_data):
+    text = D.check(own_data)
+    assert "8 images (4 with a ground-truth map)" in text and "parts (12 classes)" in text
+    assert "the models' map: parts" in text and "positive images per target and split" in text
 
 
-def test_split_is_deterministic(split_table):
-    again = D.add_split(split_table, seed=0)
-    assert (again["split"] == split_table["split"]).all()
-    other = D.add_split(split_table, seed=1)
-    assert (other["split"] != split_table["split"]).any()
+# ------------------------------------------------------------------ bad input, named
+@pytest.mark.parametrize("edit, problem", [
+    (lambda t: t.pop("image_path"), r"missing columns \['image_path'\]"),
+    (lambda t: t.insert(1, "splt", "train"), r"unknown columns \['splt'\]"),
+    (lambda t: [t.pop(c) for c in list(t) if c.startswith("label:")], "no target columns"),
+    (lambda t: t.insert(2, "split", ["train"] * 7 + ["training"]),
+     r"unknown split values \['training'\] in row 9 \(id 'ccp-1008'\)"),
+    (lambda t: t.insert(2, "split", ["train"] * 7 + ["test"]), "the split has no val rows"),
+    (lambda t: t.__setitem__("label:bag", ["0", "yes"] + ["0"] * 6), r"row 3 \(id 'ccp-0002'\): label:bag is 'yes', "
+                                                                       "targets must be 0 or 1"),
+    (lambda t: t.__setitem__("id", ["ccp-0001"] * 2 + list(t["id"][2:])), r"duplicate ids in row 2 \(id 'ccp-0001'\), "
+                                                                          r"row 3"),
+    (lambda t: t.__setitem__("image_path", ["photos/9999.jpg"] + list(t["image_path"][1:])),
+     r"row 2 \(id 'ccp-0001'\): image_path 'photos/9999.jpg' does not exist"),
+    (lambda t: t.__setitem__("gt_map_path", ["maps/none.png"] + list(t["gt_map_path"][1:])),
+     r"row 2 \(id 'ccp-0001'\): gt_map_path 'maps/none.png' does not exist"),
+    (lambda t: t.insert(3, "map_path", [""] + list(t["gt_map_path"][1:])), r"row 2 \(id 'ccp-0001'\): empty map_path"),
+])
+def test_bad_manifests_name_the_row_and_the_problem(own_data, edit, problem):
+    rewrite(own_data, edit)
+    with pytest.raises(D.DatasetError, match=problem) as e:
+        D.prepare(own_data)
+    assert e.value.path == own_data
 
 
-def test_manifest_round_trip_and_validation(tmp_path, split_table):
-    path = tmp_path / "manifest.csv"
-    split_table.to_csv(path, index=False)
-    back = D.read_manifest(path)
-    assert back["id"].tolist() == split_table["id"].tolist()
-    bad = split_table.copy()
-    bad.loc[0, D.LABEL_PREFIX + "dress"] = 2
-    bad.to_csv(path, index=False)
-    with pytest.raises(D.DatasetError, match="0 or 1"):
-        D.read_manifest(path)
-    split_table.drop(columns=["split"]).to_csv(path, index=False)
-    with pytest.raises(D.DatasetError, match=r"manifest.csv: manifest lacks columns \['split'\]"):
-        D.read_manifest(path)
+def test_bad_maps_and_vocabularies_are_named(own_data):
+    folder = own_data.parent
+    gt = np.asarray(Image.open(folder / "maps/0002.png"))
+    Image.fromarray(gt[:-8]).save(folder / "maps/0002.png")
+    with pytest.raises(D.DatasetError, match=r"0002\.png: map size \(\d+, 550\) differs from its photo's"):
+        D.check(own_data)
+    bad = gt.copy()
+    bad[0, 0] = 7
+    Image.fromarray(bad).save(folder / "maps/0002.png")
+    with pytest.raises(D.DatasetError, match=r"0002\.png: map values \[7\] are not in the vocabulary .*vocabulary-parts"):
+        D.check(own_data)
+    Image.fromarray(gt).save(folder / "maps/0002.png")
+    vocab = folder / "vocabulary-parts.csv"
+    lines = vocab.read_text().splitlines()
+    vocab.write_text("\n".join(line for line in lines if not line.startswith(f"{PART_VALUE['top']},")) + "\n")
+    with pytest.raises(D.DatasetError, match=rf"map values \[{PART_VALUE['top']}\] are not in the vocabulary"):
+        D.check(own_data)
+    vocab.unlink()
+    with pytest.raises(D.DatasetError, match="no vocabulary file"):
+        D.check(own_data)
 
 
-# ------------------------------------------------------------------ data source
-def test_shared_copy_is_the_default(ccp_root):
-    assert D.resolve_ccp_root() == paths.SHARED_CCP_DIR
+def test_own_soft_maps_must_fit_the_vocabulary_and_the_photo(own_data):
+    folder = own_data.parent
+    rewrite(own_data, lambda t: t.insert(3, "map_path", [f"own/{i}.npy" for i in t["id"]]))
+    (folder / "own").mkdir()
+    for i in pd.read_csv(own_data)["id"]:
+        np.save(folder / "own" / f"{i}.npy", np.full((12, 30, 20), 1 / 12, np.float32))
+    assert "own maps: soft" in D.check(own_data)
+    np.save(folder / "own" / "ccp-0003.npy", np.full((8, 30, 20), 1 / 8, np.float32))
+    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: soft maps must be \(K, h, w\) with K = 12"):
+        D.check(own_data)
+    np.save(folder / "own" / "ccp-0003.npy", np.full((12, 30, 30), 1 / 12, np.float32))
+    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: map size 30x30 has not the photo's aspect ratio"):
+        D.check(own_data)
+    np.save(folder / "own" / "ccp-0003.npy", np.full((12, 30, 20), 2.0, np.float32))
+    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: soft map values must lie in \[0, 1\]"):
+        D.check(own_data)
 
 
-def test_explicit_data_dir_must_be_a_ccp_folder(tmp_path):
-    with pytest.raises(D.DatasetError, match="label_list.mat: not found"):
-        D.resolve_ccp_root(tmp_path)
+def test_targets_without_any_positive_in_train_and_test_stop_with_a_sentence(own_data):
+    rewrite(own_data, lambda t: [t.__setitem__(f"label:{p}", "0") for p in PART_TARGETS])
+    with pytest.raises(D.DatasetError, match="no target label has a positive image in both the train and the test"):
+        D.prepare(own_data)
 
 
-def test_clone_path_checks_out_the_pinned_commit(tmp_path, mini_ccp, monkeypatch):
-    """Without the shared copy, the dataset is cloned and checked out at the pinned commit."""
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(mini_ccp)]
-    subprocess.run(["git", "init", "-q", str(mini_ccp)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "pinned"], check=True)
-    pinned = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-    (mini_ccp / "later.txt").write_text("a later commit")
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "later"], check=True)
+# ------------------------------------------------------------------ through a Run
+def test_own_data_gets_folders_of_its_own_never_ccps(own_data, tmp_path):
+    from sednn.experiment import Run
 
-    monkeypatch.setattr(paths, "SHARED_CCP_DIR", tmp_path / "absent")
-    dest = tmp_path / "data" / "raw" / "ccp"
-    root = D.resolve_ccp_root(clone_dir=dest, repo_url=str(mini_ccp), commit=pinned)
-    assert root == dest
-    head = subprocess.run(["git", "-C", str(dest), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert head == pinned and not (dest / "later.txt").exists()
-    assert len(D.build_ccp_manifest(root, min_positives=1).table) == 8
-    assert D.resolve_ccp_root(clone_dir=dest, repo_url=str(mini_ccp), commit=pinned) == dest  # idempotent
+    name = paths.dataset_name(own_data)
+    assert name == "my_data"
+    assert paths.results_dir_for("smoke", dataset=name) == paths.RESULTS_DIR / "datasets" / "my_data" / "smoke"
+    assert paths.work_dir_for("cpu", name) == paths.RUNS_DIR / "datasets" / "my_data" / "cpu"
+    for ccp_results in (paths.RESULTS_DIR, paths.RESULTS_DIR / "smoke"):
+        with pytest.raises(ValueError, match="holds CCP's results"):
+            Run.create("smoke", manifest=own_data, results_dir=ccp_results, work_dir=tmp_path / "w",
+                       figures_dir=tmp_path / "f", device="cpu")
 
 
-# ------------------------------------------------------------------ bad input
-def _expect(root, match):
-    with pytest.raises(D.DatasetError, match=match) as e:
-        D.build_ccp_manifest(root, min_positives=1)
-    return e.value
+def test_a_bad_map_leaves_the_results_folder_untouched(own_data, tmp_path):
+    from sednn.experiment import Run
+
+    gt = np.asarray(Image.open(own_data.parent / "maps/0004.png")).copy()
+    gt[5, 5] = 9
+    Image.fromarray(gt).save(own_data.parent / "maps/0004.png")
+    run = Run.create("smoke", manifest=own_data, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+                     figures_dir=tmp_path / "f", device="cpu")
+    with pytest.raises(D.DatasetError, match=r"0004\.png: map values \[9\]"):
+        run.prepare_data()
+    assert not any((tmp_path / "r").iterdir()) and not (run.dataset_dir / "manifest.csv").exists()
 
 
-def test_missing_mat_file_is_named(mini_ccp):
-    (mini_ccp / "label_list.mat").unlink()
-    err = _expect(mini_ccp, "file not found")
-    assert err.path.name == "label_list.mat"
+def test_own_label_maps_are_used_as_they_are(own_data, tmp_path):
+    """Own maps equal to the ground truth: the models' maps are the ground-truth soft maps; no parser needed."""
+    from sednn import parsing
+    from sednn.experiment import Run
+
+    folder = own_data.parent
+    for i in (1005, 1006, 1007, 1008):  # tags-only images: an all-background map of their own
+        h, w = D.photo_size(folder / f"photos/{i}.jpg")
+        Image.fromarray(np.zeros((h, w), np.uint8)).save(folder / f"maps/own-{i}.png")
+    rewrite(own_data, lambda t: t.insert(3, "map_path", [g or f"maps/own-{i[4:]}.png"
+                                                         for g, i in zip(t["gt_map_path"], t["id"])]))
+    run = Run.create("smoke", manifest=own_data, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+                     figures_dir=tmp_path / "f", device="cpu")
+    run.prepare_data()
+    assert run.own_map_kind == "label" and run.maps_missing() is None
+    maps, pixel = parsing.predict_maps(run, "parts"), run.indices("test", "pixel")
+    assert np.array_equal(maps[pixel], run.gt_soft_maps("parts")[pixel])
+    assert np.array_equal(parsing.predicted_maps(run, "parts"), maps)
+    info = json.loads((run.dataset_dir / "dataset.json").read_text())
+    assert info["split"] == "stratified (seed 0)"
+    labels = pd.read_csv(tmp_path / "r" / "labels.csv")
+    assert (labels["parts"] == labels["label"]).all()  # each target is named like its class
 
 
-def test_not_a_mat_file(mini_ccp):
-    (mini_ccp / "annotations/pixel-level/0002.mat").write_bytes(b"garbage")
-    _expect(mini_ccp, r"0002\.mat: not a readable \.mat file")
+def test_without_maps_the_map_using_models_stop_with_one_sentence(own_data, tmp_path):
+    from sednn import classifiers as C
+    from sednn.experiment import Run
 
-
-def test_wrong_key(mini_ccp):
-    scipy.io.savemat(mini_ccp / "annotations/image-level/1006.mat", {"labels": np.array([[1, 2]], np.uint8)})
-    _expect(mini_ccp, r"1006\.mat: missing key 'tags' \(found \['labels'\]\)")
-
-
-def test_wrong_dtype(mini_ccp):
-    path = mini_ccp / "annotations/pixel-level/0003.mat"
-    gt = scipy.io.loadmat(path)["groundtruth"]
-    scipy.io.savemat(path, {"groundtruth": gt.astype(np.float64)})
-    _expect(mini_ccp, r"0003\.mat: 'groundtruth' must be a 2-D uint8 map, got float64")
-    scipy.io.savemat(mini_ccp / "annotations/image-level/1005.mat", {"tags": np.array([[1.5]])})
-    scipy.io.savemat(path, {"groundtruth": gt})
-    _expect(mini_ccp, r"1005\.mat: 'tags' must hold integer label indices")
-
-
-def test_label_index_out_of_range(mini_ccp):
-    path = mini_ccp / "annotations/pixel-level/0004.mat"
-    gt = scipy.io.loadmat(path)["groundtruth"]
-    gt[0, 0] = 59
-    scipy.io.savemat(path, {"groundtruth": gt})
-    _expect(mini_ccp, r"0004\.mat: label index 59 out of range \(label list has 59\)")
-    gt[0, 0] = 0
-    scipy.io.savemat(path, {"groundtruth": gt})
-    scipy.io.savemat(mini_ccp / "annotations/image-level/1007.mat", {"tags": np.array([[3, 200]], np.uint8)})
-    _expect(mini_ccp, r"1007\.mat: label index 200 out of range")
-
-
-def test_map_size_differs_from_photo(mini_ccp):
-    path = mini_ccp / "annotations/pixel-level/0001.mat"
-    gt = scipy.io.loadmat(path)["groundtruth"]
-    scipy.io.savemat(path, {"groundtruth": gt[:-10]})
-    _expect(mini_ccp, r"0001\.mat: map size \(\d+, 550\) differs from its photo's \(\d+, 550\)")
-
-
-def test_empty_tag_set_is_skipped_and_counted(mini_ccp):
-    scipy.io.savemat(mini_ccp / "annotations/image-level/1008.mat", {"tags": np.array([[0]], np.uint8)})
-    m = D.build_ccp_manifest(mini_ccp, min_positives=1)
-    assert m.warnings["empty_tag_set"] == ["1008"] and "1008" not in set(m.table["id"])
-
-
-def test_corrupt_and_truncated_jpeg_are_named(mini_ccp):
-    photo = mini_ccp / "photos/1005.jpg"
-    raw = photo.read_bytes()
-    photo.write_bytes(raw[: len(raw) // 2])  # truncated: header readable, pixels not
-    with pytest.raises(D.DatasetError, match=r"1005\.jpg: corrupt or truncated image"):
-        D.load_photo(photo)
-    photo.write_bytes(b"not a jpeg at all")
-    _expect(mini_ccp, r"1005\.jpg: not a readable image")
-
-
-def test_missing_photo_is_named(mini_ccp):
-    (mini_ccp / "photos/0002.jpg").unlink()
-    _expect(mini_ccp, r"0002\.jpg: photo not found")
-
-
-def test_no_label_reaching_min_positives_says_so_with_the_counts(mini_ccp):
-    """A small dataset: the threshold is named, with the most frequent labels, instead of an empty manifest."""
-    err = _expect_threshold(mini_ccp, 50)
-    assert "min_positives=50" in str(err) and err.path == mini_ccp / "annotations"
-    counts = dict(item.rsplit(" ", 1) for item in str(err).split("most frequent: ")[1].split(". ")[0].split(", "))
-    assert len(counts) == 5 and all(1 <= int(n) < 50 for n in counts.values())
-    assert len(D.build_ccp_manifest(mini_ccp, min_positives=int(max(counts.values(), key=int))).targets) >= 1
-
-
-def _expect_threshold(root, k):
-    with pytest.raises(D.DatasetError, match="no label has min_positives") as e:
-        D.build_ccp_manifest(root, min_positives=k)
-    return e.value
+    rewrite(own_data, lambda t: t.__setitem__("gt_map_path", ""))
+    run = Run.create("smoke", manifest=own_data, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+                     figures_dir=tmp_path / "f", device="cpu")
+    run.prepare_data()
+    assert set(run.table["source"]) == {"tags"}
+    with pytest.raises(D.MapsUnavailable, match=r"^No semantic maps: the parser learns from pixel-annotated images "
+                                                r"\(gt_map_path\) in the train and val splits, and this dataset has 0 "
+                                                r"and 0; .* The baseline runs without maps\.$"):
+        C.arm_maps(run, C.main_arm(run, "proposed"))
+    assert C.arm_maps(run, C.main_arm(run, "baseline")) is None  # the baseline needs none

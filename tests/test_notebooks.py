@@ -65,13 +65,16 @@ def test_data_prep_outputs(smoke_run):
     assert len(splits) == 48 and set(splits.split) == {"train", "val", "test"}
     assert set(splits.source) == {"pixel", "tags"}
     labels = pd.read_csv(out / "results" / "labels.csv")
-    assert 35 <= len(labels) <= 45
+    record = json.loads((out / "results" / "RUN.json").read_text())
+    dropped = record["skipped_rows"]["targets_without_positives"]
+    assert len(labels) + dropped["count"] == 42 and not set(dropped["ids"]) & set(labels.label)  # counted, not scored
+    assert record["split_from"] == "stratified (seed 0)" and list(labels.columns[1:3]) == ["regions", "garments"]
 
 
 def test_parser_iou_and_its_schedule_chosen_on_validation(smoke_run):
     out, _ = smoke_run
     iou = pd.read_csv(out / "results" / "parser_iou.csv")
-    for vocab, classes in [("regions", L.REGIONS), ("garments", L.GARMENTS)]:
+    for vocab, classes in [(v, L.ccp_vocabulary(v).classes) for v in ("regions", "garments")]:
         for split in ("val", "test"):
             part = iou.query("vocabulary == @vocab and split == @split")
             assert part["class"].tolist() == [*classes, "mean (mIoU)"]
@@ -109,7 +112,7 @@ def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, mon
     monkeypatch.setattr(parsing, "fit", fake_fit)
     monkeypatch.setattr(run.data().__class__, "views", spy_views)
     allowed = set(run.indices("train", "pixel"))
-    for vocab in L.VOCABULARIES:
+    for vocab in ("regions", "garments"):
         seen_rows.clear()
         parsing.train_parser(run, vocab, 1e-3)
         assert seen_rows and set(seen_rows) <= allowed, vocab
@@ -131,13 +134,13 @@ def test_parser_sees_its_own_size_and_the_classifiers_get_maps_at_theirs(smoke_r
     assert prun.gt_labels_at_map_size("regions").shape[1:] == (36, 24)
     for vocab in ("garments", "regions"):
         maps = parsing.predicted_maps(run, vocab)
-        assert maps.shape == (len(run.table), parsing.num_classes(vocab), 24, 16)
+        assert maps.shape == (len(run.table), run.vocab(vocab).num_classes, 24, 16)
         rows = run.indices("test", "pixel")[:3]
         again = parsing.parse(run, prun.photos[rows], vocab)  # from the photos, not the stored prefix
-        assert again.shape == (3, parsing.num_classes(vocab), 24, 16)
+        assert again.shape == (3, run.vocab(vocab).num_classes, 24, 16)
         assert np.abs(again.astype(int) - maps[rows]).mean() < 1.0
         # soft maps: probabilities over classes sum to 1 (255 up to rounding) after resizing
-        assert np.abs(maps[rows].astype(int).sum(1) - 255).max() <= parsing.num_classes(vocab)
+        assert np.abs(maps[rows].astype(int).sum(1) - 255).max() <= run.vocab(vocab).num_classes
     with pytest.raises(ValueError, match="photos are 96x64, the parser sees 144x96"):
         parsing.parse(run, run.photos[:2], "garments")
     iou = pd.read_csv(out / "results" / "parser_iou.csv")

@@ -1,4 +1,4 @@
-"""sednn: semantic-embedded multi-label classification on Clothing Co-Parsing."""
+"""sednn: semantic-embedded multi-label classification, on Clothing Co-Parsing or on your own data."""
 from .experiment import Run
 from .profiles import PROFILES, get_profile
 

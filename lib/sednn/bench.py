@@ -78,7 +78,7 @@ def as_trained(model, batch, prof):
 
 def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
-    num_classes = len(L.vocabulary(prof.vocabulary)[0])
+    num_classes = L.ccp_vocabulary(prof.vocabulary).num_classes
     if name == PARSER:
         model = SemanticParser(create_backbone("efficientnet_lite0", pretrained=False), num_classes)
         model.backbone.freeze(prof.freeze_stages)
@@ -93,8 +93,9 @@ def synthetic_data(profile, n: int, num_labels: int, device) -> TensorData:
     rng = np.random.default_rng(0)
     h, w = profile.image_hw
     s = profile.map_stride
+    k = L.ccp_vocabulary(profile.vocabulary).num_classes
     return TensorData.from_arrays(rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8),
-                                  rng.integers(0, 255, (n, len(L.vocabulary(profile.vocabulary)[0]), h // s, w // s), dtype=np.uint8),
+                                  rng.integers(0, 255, (n, k, h // s, w // s), dtype=np.uint8),
                                   (rng.random((n, num_labels)) < 0.1), (0.5,) * 3, (0.5,) * 3, device=device)
 
 

@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from . import data as D
 from .io import save_array, sha256_file, write_json
+from .labels import NO_MAP, Vocabulary
 
 log = logging.getLogger(__name__)
-NO_MAP = 255  # fine-map value for images without a pixel annotation
 CACHE_VERSION = 1
 
 
@@ -91,18 +91,42 @@ def cache_photos(cache: ArrayCache, table: pd.DataFrame, image_hw: tuple[int, in
     return cache.get("photos", params, build)
 
 
+def _covered(vocabularies: dict[str, Vocabulary]) -> list[int]:
+    return sorted(set().union(*(v.values for v in vocabularies.values())))
+
+
 def cache_fine_maps(cache: ArrayCache, table: pd.DataFrame, image_hw: tuple[int, int],
-                    num_labels: int) -> np.ndarray:
-    """uint8 (N, H, W) ground-truth fine label maps (nearest resize); NO_MAP where there is none."""
+                    vocabularies: dict[str, Vocabulary], column: str = "gt_map_path") -> np.ndarray:
+    """uint8 (N, H, W) label maps of ``column`` (nearest resize), NO_MAP where a row has none; every value must be
+    in every vocabulary (DatasetError naming the map otherwise)."""
     h, w = image_hw
-    params = {"version": CACHE_VERSION, "image_hw": [h, w], "rows": _fingerprint(table)}
+    params = {"version": CACHE_VERSION, "image_hw": [h, w], "rows": _fingerprint(table),
+              "maps": table[column].tolist(), "values": _covered(vocabularies)}
 
     def build():
         out = np.full((len(table), h, w), NO_MAP, np.uint8)
-        for i, (img, gt) in enumerate(zip(table["image_path"], table["gt_map_path"])):
-            if gt:
-                fine = D.read_pixel_map(gt, num_labels, D.photo_size(img))
+        for i, (img, path) in enumerate(zip(table["image_path"], table[column])):
+            if path:
+                fine = D.read_checked_map(path, img, vocabularies)
                 out[i] = np.asarray(Image.fromarray(fine).resize((w, h), Image.NEAREST))
         return out
 
-    return cache.get("gt_fine", params, build)
+    return cache.get("gt_fine" if column == "gt_map_path" else "own_fine", params, build)
+
+
+def cache_soft_maps(cache: ArrayCache, table: pd.DataFrame, map_hw: tuple[int, int], vocab: Vocabulary) -> np.ndarray:
+    """uint8 (N, K, h, w) soft maps of own ``map_path`` files (area-resized to ``map_hw``, probability * 255)."""
+    import torch
+    import torch.nn.functional as F
+
+    params = {"version": CACHE_VERSION, "map_hw": list(map_hw), "rows": _fingerprint(table),
+              "maps": table["map_path"].tolist(), "classes": list(vocab.classes)}
+
+    def build():
+        out = np.empty((len(table), vocab.num_classes, *map_hw), np.uint8)
+        for i, (img, path) in enumerate(zip(table["image_path"], table["map_path"])):
+            m = torch.from_numpy(D.read_soft_map(path, D.photo_size(img), vocab.num_classes))[None]
+            out[i] = (F.interpolate(m, size=map_hw, mode="area")[0] * 255).round().to(torch.uint8).numpy()
+        return out
+
+    return cache.get("own_soft", params, build)

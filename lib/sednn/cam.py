@@ -10,15 +10,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import classifiers as C
-from . import labels as L
+from .labels import BACKGROUND
 from .parsing import parse, parser_run, predicted_maps
 
 
 def photo_data(run):
     """Photos (not a stored prefix: CAMs need the image) with the main comparison's predicted maps."""
-    key = ("photo_data", run.profile.vocabulary)
+    key = ("photo_data", run.map_vocabulary)
     if key not in run._cache:
-        run._cache[key] = run.data(predicted_maps(run, run.profile.vocabulary), with_prefix=None)
+        run._cache[key] = run.data(predicted_maps(run, run.map_vocabulary), with_prefix=None)
     return run._cache[key]
 
 
@@ -84,16 +84,27 @@ def localization_scores(cams: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
 
 
 def positive_pairs(run, indices) -> pd.DataFrame:
-    """(row, label) pairs of positive target labels whose ground-truth region survives resizing."""
-    names = run.label_info["label_names"]
+    """(row, label) pairs of positive target labels whose ground-truth region (the pixel value the vocabulary names
+    like the label) survives resizing."""
+    vocab = run.vocab(run.map_vocabulary)
+    value = {t: vocab.values_named(t)[0] for t in run.targets if vocab.values_named(t)}
     y = run.y
     rows = []
     for i in indices:
         for j, t in enumerate(run.targets):
-            if y[i, j] and (run.gt_fine[i] == names.index(t)).any():
-                rows.append({"row": int(i), "id": run.table.id[i], "label_index": j, "label": t,
-                             "fine_index": names.index(t)})
-    return pd.DataFrame(rows)
+            if y[i, j] and t in value and (run.gt_fine[i] == value[t]).any():
+                rows.append({"row": int(i), "id": run.table.id[i], "label_index": j, "label": t, "value": value[t]})
+    return pd.DataFrame(rows, columns=["row", "id", "label_index", "label", "value"])
+
+
+def localization_possible(run) -> str | None:
+    """Why CAM localization cannot be scored here (None when it can)."""
+    if not len(run.indices("test", "pixel")):
+        return "No localization score: no test image has a ground-truth map."
+    if not len(positive_pairs(run, run.indices("test", "pixel"))):
+        return ("No localization score: no target label names a pixel value of the map vocabulary "
+                f"({run.map_vocabulary}), so no label has a ground-truth region.")
+    return None
 
 
 def localization(run, models: list[str], seed: int, max_images: int | None = None, chunk: int = 256):
@@ -104,14 +115,14 @@ def localization(run, models: list[str], seed: int, max_images: int | None = Non
     pairs = positive_pairs(run, idx)
     data, device = photo_data(run), torch.device(run.device)
     rows_t = torch.as_tensor(pairs["row"].to_numpy(copy=True))
-    masks = run.gt_fine[pairs["row"].to_numpy()] == pairs["fine_index"].to_numpy()[:, None, None]
+    masks = run.gt_fine[pairs["row"].to_numpy()] == pairs["value"].to_numpy()[:, None, None]
     details = []
     for name in tqdm(models, desc="CAM localization", leave=False):
         model = load_main(run, name, seed).to(device)
         labels = pairs["label_index"].to_numpy()
         cams = np.concatenate([grad_cam(model, *data.batch(rows_t[i:i + chunk], device)[:2], labels[i:i + chunk])
                                for i in range(0, len(rows_t), chunk)])
-        details.append(pd.concat([pairs.drop(columns=["fine_index"]).assign(model=name),
+        details.append(pd.concat([pairs.drop(columns=["value"]).assign(model=name),
                                   localization_scores(cams, masks)], axis=1))
     detail = pd.concat(details, ignore_index=True)
     summary = (detail.groupby("model", sort=False)
@@ -183,12 +194,22 @@ def swap_background(photos: np.ndarray, regions: np.ndarray, donors: np.ndarray,
     for i in range(len(photos)):
         d = rng.integers(len(donors))
         donor = donors[d].astype(np.float32)
-        bg = donor_regions[d] == L.BACKGROUND
+        bg = donor_regions[d] == BACKGROUND
         row_mean = (donor * bg[..., None]).sum(1) / np.maximum(bg.sum(1), 1)[:, None]  # (H, 3)
         fill = np.where(bg[..., None], donor, row_mean[:, None, :]).astype(np.uint8)
-        mask = regions[i] == L.BACKGROUND
+        mask = regions[i] == BACKGROUND
         out[i][mask] = fill[mask]
     return out
+
+
+def background_swap_possible(run) -> str | None:
+    """Why the background swap cannot run here (None when it can)."""
+    if not (len(run.indices("test", "pixel")) and len(run.indices("train", "pixel"))):
+        return "No background swap: it needs ground-truth maps of train and test images to tell person from background."
+    if run.own_map_kind:
+        return ("No background swap: swapped photos must be parsed again, and this dataset's maps come from a parser "
+                "outside the project.")
+    return None
 
 
 def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
@@ -205,11 +226,12 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     donors = run.indices("train", "pixel")
 
     def swap(at):  # the same donors at any size: one generator per call, same draws
-        return swap_background(at.photos[idx], at.gt_regions[idx], at.photos[donors], at.gt_regions[donors],
+        classes = at.gt_classes(at.map_vocabulary)
+        return swap_background(at.photos[idx], classes[idx], at.photos[donors], classes[donors],
                                np.random.default_rng(swap_seed))
 
     swapped, prun = swap(run), parser_run(run)
-    maps = parse(run, swapped if prun is run else swap(prun), run.profile.vocabulary)
+    maps = parse(run, swapped if prun is run else swap(prun), run.map_vocabulary)
     device = torch.device(run.device)
     y = run.y[idx]
     swapped_data = TensorData.from_arrays(swapped, maps, y, *run.norm_stats)

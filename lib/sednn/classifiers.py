@@ -17,7 +17,6 @@ import torch
 
 from . import data as D
 from . import distributed as dist
-from . import labels as L
 from .experiment import Run, code_fingerprint
 from .io import atomic_write, write_json
 from .metrics import macro_auc
@@ -25,6 +24,7 @@ from .models import create_model
 from .parsing import predicted_maps
 from .train import TrainConfig, fit, load_best, multilabel_loss, predict, seed_everything, steps_per_epoch
 
+NO_VOCABULARY = "none"  # the baseline's arm where a dataset has no map vocabulary
 MAIN_MODELS = ["baseline", "early_fusion", "input_masking", "late_fusion", "proposed"]
 ALTERNATIVES = ["early_fusion", "input_masking", "late_fusion"]
 
@@ -60,17 +60,26 @@ class Arm:
 
 
 def main_arm(run: Run, model: str, vocab: str | None = None) -> Arm:
-    return Arm(model, vocab or run.profile.vocabulary)
+    return Arm(model, vocab or run.map_vocabulary or NO_VOCABULARY)
 
 
 def build_model(run: Run, name: str, vocab: str, seed: int, pretrained: bool = True):
     seed_everything(seed)
-    model = create_model(name, len(run.targets), len(L.vocabulary(vocab)[0]), run.backbone, pretrained)
+    classes = run.vocab(vocab).num_classes if vocab != NO_VOCABULARY else 1  # only models that ignore the map
+    model = create_model(name, len(run.targets), classes, run.backbone, pretrained)
     model.freeze_backbone(run.profile.freeze_stages)
     return model
 
 
-def arm_maps(run: Run, arm: Arm) -> np.ndarray:
+def uses_map(run: Run, arm: Arm) -> bool:
+    return build_model(run, arm.model, arm.vocabulary, 0, pretrained=False).uses_map
+
+
+def arm_maps(run: Run, arm: Arm) -> np.ndarray | None:
+    """The maps ``arm``'s model sees (None for a model that ignores them)."""
+    if not uses_map(run, arm):
+        return None
+    run.require_maps()
     if arm.maps == "ground_truth":
         return run.gt_soft_maps(arm.vocabulary)
     return predicted_maps(run, arm.vocabulary)
@@ -78,10 +87,10 @@ def arm_maps(run: Run, arm: Arm) -> np.ndarray:
 
 def arm_data(run: Run, arm: Arm):
     """Tensors for ``arm``; the stored prefix that its model can use (none for early fusion)."""
-    prefix = build_model(run, arm.model, arm.vocabulary, 0, pretrained=False).prefix_input
-    key = ("data", prefix, arm.vocabulary, arm.maps)
+    model = build_model(run, arm.model, arm.vocabulary, 0, pretrained=False)
+    key = ("data", model.prefix_input, arm.vocabulary, arm.maps) if model.uses_map else ("data", model.prefix_input)
     if key not in run._cache:
-        run._cache[key] = run.data(arm_maps(run, arm), with_prefix=prefix)
+        run._cache[key] = run.data(arm_maps(run, arm), with_prefix=model.prefix_input)
     return run._cache[key]
 
 
@@ -104,6 +113,7 @@ def train(run: Run, arm: Arm, seed: int) -> dict:
     device = torch.device(run.device)
     p = run.profile
     data = arm_data(run, arm)
+    maps = run.array_cache.sha256(f"maps_{arm.vocabulary}") if uses_map(run, arm) else None  # before the seed's model
     cfg = TrainConfig(p.epochs, p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device, p.bf16_autocast,
                       run.compile)
     train_idx, val_idx, test_idx = (arm_indices(run, arm, s) for s in ("train", "val", "test"))
@@ -117,7 +127,7 @@ def train(run: Run, arm: Arm, seed: int) -> dict:
         return macro_auc(y_val, predict(model, data, val_idx, device, cfg.batch_size * 2))
 
     signature = cfg.signature(arm=arm.key(seed), backbone=run.backbone, code=code_fingerprint(),
-                              maps=run.array_cache.sha256(f"maps_{arm.vocabulary}"), views=[p.views, run.seed],
+                              maps=maps, views=[p.views, run.seed],
                               rows=run.table[["id", "split"]].to_numpy().tolist(), freeze=p.freeze_stages)
     history = fit(model, cfg, checkpoint_dir(run, arm, seed), batches=batches,
                   steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=multilabel_loss,
@@ -221,16 +231,18 @@ def best_alternative(run: Run) -> str:
 
 
 def oracle_arms(run: Run) -> list[Arm]:
-    """The oracle-trained bound, on the pixel-annotated half's own rows, ``regions`` maps: baseline once
+    """The oracle-trained bound, on the pixel-annotated half's own rows, the oracle vocabulary's maps (CCP:
+    ``regions``): baseline once
     (it ignores the map), the proposed model and the best alternative with predicted and with ground-truth maps."""
-    arms = [Arm("baseline", "regions", "predicted", "pixel")]
+    vocab = run.oracle_vocabulary
+    arms = [Arm("baseline", vocab, "predicted", "pixel")]
     for model in ("proposed", best_alternative(run)):
-        arms += [Arm(model, "regions", maps, "pixel") for maps in ("predicted", "ground_truth")]
+        arms += [Arm(model, vocab, maps, "pixel") for maps in ("predicted", "ground_truth")]
     return arms
 
 
 def other_vocabulary_arms(run: Run) -> list[Arm]:
-    return [Arm(m, L.other_vocabulary(run.profile.vocabulary)) for m in ("proposed", best_alternative(run))]
+    return [Arm(m, run.other_vocabulary) for m in ("proposed", best_alternative(run))]
 
 
 def train_arms(run: Run, arms: list[Arm], seeds=None) -> None:

@@ -6,7 +6,6 @@ The parser lives in ``sednn.parsing``, the classifiers (tuning, seeds, ablation 
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,20 +16,21 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from . import ccp
 from . import data as D
-from . import labels as L
 from . import paths
-from .cache import NO_MAP, ArrayCache, cache_fine_maps, cache_photos
+from .cache import ArrayCache, cache_fine_maps, cache_photos, cache_soft_maps
 from .features import stored_prefix
-from .io import sha256_array, sha256_file, sha256_json, write_csv, write_json
+from .io import sha256_array, sha256_file, sha256_json, write_csv
+from .labels import NO_MAP, Vocabulary
 from .models import create_backbone
-from .profiles import Profile, get_profile
+from .profiles import PROFILES, Profile, get_profile
 from .train import TensorData, configure_device, resolve_device, seed_everything, view_thetas
 
 log = logging.getLogger(__name__)
 
 
-TRAINING_CODE = ("models", "train.py", "distributed.py", "experiment.py", "data.py", "cache.py", "labels.py",
+TRAINING_CODE = ("models", "train.py", "distributed.py", "experiment.py", "data.py", "ccp.py", "cache.py", "labels.py",
                  "profiles.py", "features.py", "parsing.py", "classifiers.py")
 
 
@@ -41,6 +41,12 @@ def code_fingerprint() -> str:
     files = sorted(f for name in TRAINING_CODE for f in ((here / name).rglob("*.py") if (here / name).is_dir()
                                                             else [here / name]))
     return sha256_json([(f.relative_to(here).as_posix(), sha256_file(f)) for f in files])
+
+
+def check_own_results_dir(results_dir: Path) -> None:
+    """Your own data's results never go into a folder of CCP's."""
+    if Path(results_dir).resolve() in {paths.results_dir_for(p).resolve() for p in PROFILES}:
+        raise ValueError(f"{results_dir} holds CCP's results: give your own data another results folder")
 
 
 @dataclass
@@ -54,18 +60,25 @@ class Run:
     work_dir: Path = None
     results_dir: Path = paths.RESULTS_DIR
     figures_dir: Path = paths.FIGURES_DIR
+    manifest: Path | None = None  # a dataset of your own (sednn.data); None: CCP
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(cls, profile: str = "cpu", seed: int = 0, data_dir=None, device: str = "auto",
                backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None,
-               compile: bool = False) -> "Run":
+               compile: bool = False, manifest=None) -> "Run":
+        """A run on CCP (``data_dir``: its folder) or, with ``manifest``, on your own data; the folders default to
+        the profile's (``sednn.paths``), for your own data under ``datasets/<its folder's name>/``."""
         prof, dev = get_profile(profile), resolve_device(device)
         configure_device(dev)
+        manifest = Path(manifest).resolve() if manifest else None
+        dataset = paths.dataset_name(manifest) if manifest else None
         run = cls(prof, seed, data_dir, str(dev), backbone, compile,
-                  Path(work_dir) if work_dir else paths.work_dir_for(prof.name),
-                  Path(results_dir) if results_dir else paths.results_dir_for(prof.name),
-                  Path(figures_dir) if figures_dir else paths.figures_dir_for(prof.name))
+                  Path(work_dir) if work_dir else paths.work_dir_for(prof.name, dataset),
+                  Path(results_dir) if results_dir else paths.results_dir_for(prof.name, dataset=dataset),
+                  Path(figures_dir) if figures_dir else paths.figures_dir_for(prof.name, dataset), manifest)
+        if manifest:
+            check_own_results_dir(run.results_dir)
         for d in (run.work_dir, run.results_dir, run.figures_dir):
             d.mkdir(parents=True, exist_ok=True)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -74,49 +87,52 @@ class Run:
 
     # ------------------------------------------------------------------ data (notebook 01)
     @property
-    def manifest_path(self) -> Path:
-        return self.work_dir / "manifest.csv"
+    def dataset_dir(self) -> Path:
+        return self.work_dir / "dataset"
 
-    def prepare_data(self) -> D.Manifest:
-        """CCP -> manifest with split (work dir), splits.csv and labels.csv (results), photo cache."""
-        root = D.resolve_ccp_root(self.data_dir)
-        manifest = D.build_ccp_manifest(root, self.profile.min_positives)
-        table = D.add_split(D.subsample(manifest.table, self.profile.max_images, self.seed), self.seed)
-        manifest.table = table
-        write_csv(self.manifest_path, table)
-        write_json(self.work_dir / "labels.json", {"label_names": manifest.label_names, "targets": manifest.targets,
-                                                   "positives": manifest.positives, "data_root": str(root)})
-        write_json(self.work_dir / "data_warnings.json",
-                   {k: {"count": len(v), "ids": v} for k, v in manifest.warnings.items()})
-        write_csv(self.results_dir / "splits.csv", table[["id", "source", "split"]])
-        write_csv(self.results_dir / "labels.csv", self.label_table(table, manifest.targets))
-        for name in ("table", "label_info", "photos", "gt_fine", "thetas"):
+    def prepare_data(self) -> D.Dataset:
+        """The dataset (``manifest``, else CCP) checked, subsampled and split; every photo and map read, checked and
+        cached; then the prepared dataset (work dir), splits.csv and labels.csv (results) written."""
+        manifest, skipped = self.manifest, {}
+        if manifest is None:
+            manifest, skipped = ccp.write_dataset(ccp.resolve_root(self.data_dir), self.work_dir / "ccp",
+                                                  self.profile.min_positives)
+        dataset = D.prepare(manifest, self.profile.max_images, self.seed)
+        dataset.warnings = {**skipped, **dataset.warnings}
+        for name in ("dataset", "vocabularies", "photos", "gt_fine", "thetas", "own_map_kind"):
             self.__dict__.pop(name, None)
         self._cache.clear()
-        self.photos, self.gt_fine, self.prefix_features("image")  # build the caches now
-        return manifest
+        self.__dict__["dataset"] = dataset
+        self.photos, self.gt_fine  # read and check every photo and map before anything is written
+        if self.own_map_kind:
+            for vocab in self.vocabularies:
+                self.own_soft_maps(vocab)
+        D.write_prepared(dataset, self.dataset_dir)
+        write_csv(self.results_dir / "splits.csv", self.table[["id", "source", "split"]])
+        write_csv(self.results_dir / "labels.csv", self.label_table())
+        self.prefix_features("image")  # build the stored prefix now
+        return dataset
 
-    @staticmethod
-    def label_table(table: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
+    def label_table(self) -> pd.DataFrame:
+        """Per target: its class in each vocabulary (when a pixel value has its name), positives per split and
+        per annotation source."""
         rows = []
-        for t in targets:
-            col = table[D.LABEL_PREFIX + t]
-            row = {"label": t, "region": L.REGION_OF_LABEL[t], "garment": L.GARMENT_OF_LABEL[t],
+        for t in self.targets:
+            col = self.table[D.LABEL_PREFIX + t]
+            row = {"label": t, **{name: v.class_of_label(t) for name, v in self.vocabularies.items()},
                    "positives": int(col.sum())}
-            for key, grp in [*table.groupby("split"), *table.groupby("source")]:
+            for key, grp in [*self.table.groupby("split"), *self.table.groupby("source")]:
                 row[f"positives_{key}"] = int(col[grp.index].sum())
             rows.append(row)
         return pd.DataFrame(rows)
 
     @cached_property
-    def table(self) -> pd.DataFrame:
-        if not self.manifest_path.exists():
-            raise FileNotFoundError(f"{self.manifest_path}: no manifest; run notebook 01_data_prep first")
-        return D.read_manifest(self.manifest_path)
+    def dataset(self) -> D.Dataset:
+        return D.read_prepared(self.dataset_dir)
 
-    @cached_property
-    def label_info(self) -> dict:
-        return json.loads((self.work_dir / "labels.json").read_text())
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.dataset.table
 
     @property
     def targets(self) -> list[str]:
@@ -131,6 +147,67 @@ class Run:
         if source is not None:
             sel &= self.table["source"] == source
         return np.flatnonzero(sel.to_numpy())
+
+    # ------------------------------------------------------------------ map vocabularies and maps
+    @cached_property
+    def own_map_kind(self) -> str | None:
+        """``label`` or ``soft`` when the dataset brings maps of its own (``map_path``), else None."""
+        return D.map_kind(self.table["map_path"].iloc[0]) if "map_path" in self.table else None
+
+    @cached_property
+    def vocabularies(self) -> dict[str, Vocabulary]:
+        """The dataset's map vocabularies, coarsest first. Own soft maps are in the map vocabulary's classes: then
+        it is the only one."""
+        vocabs = sorted(self.dataset.vocabularies.values(), key=lambda v: (v.num_classes, v.name))
+        main = D.map_vocabularies([v.name for v in vocabs], self.profile.vocabulary)["main"]
+        return {v.name: v for v in vocabs if self.own_map_kind != "soft" or v.name == main}
+
+    @property
+    def map_roles(self) -> dict[str, str | None]:
+        return D.map_vocabularies(list(self.vocabularies), self.profile.vocabulary)
+
+    @property
+    def map_vocabulary(self) -> str | None:
+        """The map of the main comparison: the profile's vocabulary when the dataset has it."""
+        return self.map_roles["main"]
+
+    @property
+    def oracle_vocabulary(self) -> str | None:
+        return self.map_roles["oracle"]
+
+    @property
+    def other_vocabulary(self) -> str | None:
+        return self.map_roles["other"]
+
+    def vocab(self, name: str) -> Vocabulary:
+        if name not in self.vocabularies:
+            raise ValueError(f"no map vocabulary {name!r} in this dataset; it has {sorted(self.vocabularies)}")
+        return self.vocabularies[name]
+
+    @property
+    def pixel_annotated_splits(self) -> bool:
+        """Whether train, val and test each hold images with a ground-truth map (the oracle ablations need them)."""
+        return all(len(self.indices(s, D.PIXEL_SOURCE)) for s in D.SPLITS)
+
+    def maps_missing(self) -> str | None:
+        """Why the map-using models cannot run here, in one sentence (None when they can)."""
+        if self.own_map_kind or not self.vocabularies:
+            return None if self.own_map_kind else (
+                "No semantic maps: this dataset has neither pixel annotations (gt_map_path) with a vocabulary file "
+                "to train the parser on nor maps of its own (map_path), so the baseline runs and the map-using "
+                "models do not.")
+        n_train, n_val = (len(self.indices(s, D.PIXEL_SOURCE)) for s in ("train", "val"))
+        if n_train and n_val:
+            return None
+        return (f"No semantic maps: the parser learns from pixel-annotated images (gt_map_path) in the train and val "
+                f"splits, and this dataset has {n_train} and {n_val}; give them maps of their own (map_path) or "
+                "annotate some. The baseline runs without maps.")
+
+    def require_maps(self) -> None:
+        """Raise :class:`sednn.data.MapsUnavailable` with :meth:`maps_missing`'s sentence."""
+        reason = self.maps_missing()
+        if reason:
+            raise D.MapsUnavailable(reason)
 
     @property
     def array_cache(self) -> ArrayCache:
@@ -148,25 +225,18 @@ class Run:
 
     @cached_property
     def gt_fine(self) -> np.ndarray:
-        return cache_fine_maps(self.array_cache, self.table, self.profile.image_hw,
-                               len(self.label_info["label_names"]))
+        """(N, H, W) uint8 ground-truth pixel values, NO_MAP where an image has none."""
+        return cache_fine_maps(self.array_cache, self.table, self.profile.image_hw, self.dataset.vocabularies)
 
     def class_of_fine(self, vocab: str) -> np.ndarray:
-        """uint8 lookup: fine label index (and NO_MAP) -> class index of ``vocab`` (NO_MAP stays NO_MAP)."""
-        lut = np.full(256, NO_MAP, np.uint8)
-        names = self.label_info["label_names"]
-        lut[: len(names)] = L.class_lookup(names, vocab)
-        return lut
+        """uint8 lookup: pixel value (and NO_MAP) -> class index of ``vocab`` (NO_MAP stays NO_MAP)."""
+        return self.vocab(vocab).lookup()
 
     def gt_classes(self, vocab: str) -> np.ndarray:
         """(N, H, W) uint8 class of ``vocab`` per pixel, NO_MAP where the image has no pixel annotation."""
         if ("gt", vocab) not in self._cache:
             self._cache[("gt", vocab)] = self.class_of_fine(vocab)[self.gt_fine]
         return self._cache[("gt", vocab)]
-
-    @property
-    def gt_regions(self) -> np.ndarray:
-        return self.gt_classes("regions")
 
     def gt_labels_at_map_size(self, vocab: str) -> np.ndarray:
         """(N, h, w) ground-truth classes at map resolution (nearest): the parser's training target."""
@@ -176,14 +246,26 @@ class Run:
     def gt_soft_maps(self, vocab: str) -> np.ndarray:
         """Ground-truth maps (N, K, h, w) uint8: one-hot classes area-pooled to map size. Images without a pixel
         annotation have none: all zeros, so any use of them outside the pixel-annotated rows shows."""
-        k, s = len(L.vocabulary(vocab)[0]), self.profile.map_stride
-        gt = self.gt_classes(vocab)
-        has_gt = (gt != NO_MAP).all((1, 2))
-        out = np.zeros((len(gt), k, gt.shape[1] // s, gt.shape[2] // s), np.uint8)
-        for i in np.flatnonzero(has_gt):  # one image at a time: the one-hot of all of them is large
-            onehot = F.one_hot(torch.from_numpy(gt[i].astype(np.int64)), k).permute(2, 0, 1).float()[None]
+        return self.pooled_maps(self.gt_classes(vocab), vocab)
+
+    def pooled_maps(self, classes: np.ndarray, vocab: str) -> np.ndarray:
+        """(N, H, W) class indices of ``vocab`` -> (N, K, h, w) uint8 one-hot area-pooled to map size (zeros for an
+        image with a NO_MAP pixel)."""
+        k, s = self.vocab(vocab).num_classes, self.profile.map_stride
+        has_map = (classes != NO_MAP).all((1, 2))
+        out = np.zeros((len(classes), k, classes.shape[1] // s, classes.shape[2] // s), np.uint8)
+        for i in np.flatnonzero(has_map):  # one image at a time: the one-hot of all of them is large
+            onehot = F.one_hot(torch.from_numpy(classes[i].astype(np.int64)), k).permute(2, 0, 1).float()[None]
             out[i] = (F.avg_pool2d(onehot, s)[0] * 255).round().to(torch.uint8).numpy()
         return out
+
+    def own_soft_maps(self, vocab: str) -> np.ndarray:
+        """The dataset's own maps (``map_path``) as (N, K, h, w) uint8 soft maps of ``vocab`` at map size."""
+        if self.own_map_kind == "soft":
+            return cache_soft_maps(self.array_cache, self.table, self.map_hw, self.vocab(vocab))
+        own = cache_fine_maps(self.array_cache, self.table, self.profile.image_hw, self.dataset.vocabularies,
+                              column="map_path")
+        return self.pooled_maps(self.class_of_fine(vocab)[own], vocab)
 
     # ------------------------------------------------------------------ stored views and prefix
     @cached_property

@@ -46,8 +46,9 @@ class Explorer:
         region = maps.argmax(0).repeat(h // maps.shape[1], 0).repeat(w // maps.shape[2], 1)
         axes[0].imshow(photo)
         axes[0].set_title(f"{self.run.table.id[row]}: {label} ({'yes' if self.run.y[row, j] else 'no'})", fontsize=8)
-        axes[1].imshow(plots.colorize(region, self.run.profile.vocabulary))
-        axes[1].set_title(f"predicted map ({self.run.profile.vocabulary})", fontsize=8)
+        vocab = self.run.vocab(self.run.map_vocabulary)
+        axes[1].imshow(plots.colorize(region, vocab))
+        axes[1].set_title(f"{'own' if self.run.own_map_kind else 'predicted'} map ({vocab.name})", fontsize=8)
         for ax, n in zip(axes[2:], self.models):
             ax.imshow(photo)
             ax.imshow(cams[n], cmap="jet", alpha=0.45, vmin=0, vmax=1)

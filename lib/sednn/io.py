@@ -12,6 +12,14 @@ import numpy as np
 import pandas as pd
 
 
+class DatasetError(ValueError):
+    """Bad input. The message names the file (and row) and the problem."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
     path = Path(path)

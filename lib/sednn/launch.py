@@ -26,13 +26,14 @@ def main(argv=None) -> int:
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (one GPU per process)")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--manifest", default=None, help="your own data (as for the runner)")
     ap.add_argument("--work-dir", default=None)
     ap.add_argument("--compile", action="store_true", help="torch.compile the training forward/backward")
     args = ap.parse_args(argv)
     device = init_from_env(args.device)
     try:
         run = Run.create(args.profile, args.split_seed, args.data_dir, device, work_dir=args.work_dir,
-                         compile=args.compile)
+                         compile=args.compile, manifest=args.manifest)
         for name in args.models or [*C.main_models(run.profile), *argument_ablations(run.profile)]:
             trials = C.tune(run, name)
             if is_main():

@@ -20,7 +20,6 @@ from sklearn.metrics import confusion_matrix
 
 from . import data as D
 from . import distributed as dist
-from . import labels as L
 from .cache import NO_MAP
 from .experiment import Run, code_fingerprint
 from .io import write_json
@@ -28,12 +27,18 @@ from .models import SemanticParser, create_backbone
 from .train import TensorData, TrainConfig, fit, load_best, predict, seed_everything, steps_per_epoch, warp
 
 
-def vocabularies(profile) -> list[str]:
-    """The vocabularies ``profile`` needs a parser for: its own, ``regions`` for the oracle-trained bound, the other
-    one for its ablation (in ``sednn.labels`` order)."""
-    needed = {profile.vocabulary} | ({"regions"} if profile.oracle_training else set()) \
-        | ({L.other_vocabulary(profile.vocabulary)} if profile.other_vocabulary else set())
-    return [v for v in L.VOCABULARIES if v in needed]
+def vocabularies(run: Run) -> list[str]:
+    """The vocabularies ``run`` needs maps of: the main comparison's, the oracle-trained bound's, the other one for its
+    ablation (as the profile asks; coarsest first)."""
+    return needed_vocabularies(run.profile, list(run.vocabularies))
+
+
+def needed_vocabularies(profile, available: list[str]) -> list[str]:
+    """:func:`vocabularies` for a dataset with the vocabularies ``available`` (coarsest first)."""
+    roles = D.map_vocabularies(available, profile.vocabulary)
+    needed = {roles["main"]} | ({roles["oracle"]} if profile.oracle_training else set()) \
+        | ({roles["other"]} if profile.other_vocabulary else set())
+    return [v for v in available if v in needed]
 
 
 def parser_run(run: Run) -> Run:
@@ -47,13 +52,9 @@ def parser_run(run: Run) -> Run:
     return run._cache["parser_run"]
 
 
-def num_classes(vocab: str) -> int:
-    return len(L.vocabulary(vocab)[0])
-
-
 def build_parser(run: Run, vocab: str, pretrained: bool = True) -> SemanticParser:
     seed_everything(run.seed)
-    parser = SemanticParser(create_backbone(run.backbone, pretrained), num_classes(vocab))
+    parser = SemanticParser(create_backbone(run.backbone, pretrained), run.vocab(vocab).num_classes)
     parser.backbone.freeze(run.profile.freeze_stages)
     return parser
 
@@ -96,7 +97,7 @@ def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise ValueError("the parser needs pixel-annotated train and val images (none in this manifest's split)")
     labels = run.gt_labels_at_map_size(vocab)  # (N, h, w) uint8: the training target and validation truth
-    data, k = run.data(), num_classes(vocab)
+    data, k = run.data(), run.vocab(vocab).num_classes
     targets = torch.from_numpy(labels.copy()).to(data.images.device)  # beside the photos: indexed by device rows
     cfg = TrainConfig(p.parser_epochs, p.batch_size, lr, 1.0, p.weight_decay, run.seed, run.device, p.bf16_autocast,
                       run.compile)
@@ -179,6 +180,10 @@ def parse(run: Run, photos: np.ndarray, vocab: str, parser=None) -> np.ndarray:
 
 
 def _maps_params(run: Run, vocab: str) -> dict:
+    if run.own_map_kind:
+        own = "own_soft" if run.own_map_kind == "soft" else "own_fine"
+        return {"vocabulary": vocab, "own": run.array_cache.sha256(own), "map_hw": list(run.map_hw),
+                "classes": list(run.vocab(vocab).classes)}
     prun = parser_run(run)
     return {"vocabulary": vocab, "lr": chosen_lr(run, vocab), "code": code_fingerprint(),
             "photos": prun.array_cache.sha256("photos"), "parser_image_hw": list(prun.profile.image_hw),
@@ -186,8 +191,11 @@ def _maps_params(run: Run, vocab: str) -> dict:
 
 
 def predict_maps(run: Run, vocab: str) -> np.ndarray:
-    """Soft maps of every image from the chosen parser (built once, cached), at the classifiers' map size."""
+    """Soft maps of every image at the classifiers' map size (built once, cached): from the chosen parser, or the
+    dataset's own maps where it brings them."""
     def build():
+        if run.own_map_kind:
+            return run.own_soft_maps(vocab)
         return soft_maps(run, load_parser(run, vocab), parser_run(run).data(), np.arange(len(run.table)))
 
     return run.array_cache.get(f"maps_{vocab}", _maps_params(run, vocab), build)
@@ -203,19 +211,22 @@ def predicted_maps(run: Run, vocab: str) -> np.ndarray:
 
 def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataFrame:
     """IoU per class on the val and test splits' pixel-annotated images, of the maps the classifiers get (their map
-    size) against the ground truth at that size."""
-    classes = L.vocabulary(vocab)[0]
+    size) against the ground truth at that size; a split without such images has no rows."""
+    classes = run.vocab(vocab).classes
     maps = predicted_maps(run, vocab) if maps is None else maps
     gt_all = run.gt_labels_at_map_size(vocab)
     out = []
     for split in ("val", "test"):
         idx = run.indices(split, D.PIXEL_SOURCE)
+        if len(idx) == 0:
+            continue
         cm = confusion(gt_all[idx], maps[idx].argmax(1), len(classes))
         iou = iou_from_confusion(cm)
         out.append(pd.DataFrame({"vocabulary": vocab, "split": split, "images": len(idx),
                                  "map_hw": "x".join(map(str, run.map_hw)),
-                                 "parser_image_hw": "x".join(map(str, parser_run(run).profile.image_hw)),
+                                 "parser_image_hw": "own maps" if run.own_map_kind
+                                 else "x".join(map(str, parser_run(run).profile.image_hw)),
                                  "class": [*classes, "mean (mIoU)"], "iou": [*iou, np.nanmean(iou)],
                                  "gt_pixels": [*cm.sum(1), cm.sum()]}))
-    return pd.concat(out, ignore_index=True)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["vocabulary", "split", "class", "iou"])
 

@@ -1,6 +1,7 @@
 """Where things live. Every path is a parameter; these are only the defaults."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -17,19 +18,28 @@ SHARED_CCP_DIR = REPO_ROOT.parent / "shared" / "data" / "clothing-co-parsing"
 CLONE_CCP_DIR = REPO_ROOT / "data" / "raw" / "clothing-co-parsing"
 
 
-def work_dir_for(profile: str) -> Path:
-    """Per-profile folder for caches, checkpoints, predictions and executed notebooks."""
-    return RUNS_DIR / profile
+def dataset_name(manifest: str | Path) -> str:
+    """A dataset of your own is named by its manifest's folder (characters other than letters, digits, ``_.-``
+    become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(manifest).resolve().parent.name)
+
+
+def work_dir_for(profile: str, dataset: str | None = None) -> Path:
+    """Per-profile folder for caches, checkpoints, predictions and executed notebooks (your own data: per dataset)."""
+    return RUNS_DIR / "datasets" / dataset / profile if dataset else RUNS_DIR / profile
 
 
 DEFAULT_PROFILE = "cpu"  # its tables and figures sit at the top of results/ and figures/
 RESOLUTION_PROFILES = ("cpu", "cpu_hr", "cpu_384")  # compared across input sizes (sednn.resolution), lowest first
 
 
-def results_dir_for(profile: str, root: Path = RESULTS_DIR) -> Path:
-    """results/ for the default profile, results/<profile>/ for the others (they sit beside it)."""
+def results_dir_for(profile: str, root: Path = RESULTS_DIR, dataset: str | None = None) -> Path:
+    """results/ for the default profile, results/<profile>/ for the others (they sit beside it); your own data's
+    in results/datasets/<dataset>/<profile>/, never over CCP's."""
+    if dataset:
+        return root / "datasets" / dataset / profile
     return root if profile == DEFAULT_PROFILE else root / profile
 
 
-def figures_dir_for(profile: str) -> Path:
-    return FIGURES_DIR if profile == DEFAULT_PROFILE else FIGURES_DIR / profile
+def figures_dir_for(profile: str, dataset: str | None = None) -> Path:
+    return results_dir_for(profile, FIGURES_DIR, dataset)

@@ -7,13 +7,22 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import labels as L
+from .labels import NO_MAP, Vocabulary, ccp_vocabulary
 
 REGION_COLORS = np.array([[0, 0, 0], [240, 190, 150], [110, 60, 20], [220, 40, 40], [40, 80, 220],
                           [160, 40, 200], [240, 160, 0], [20, 180, 120]], np.uint8)
+TAB20 = (np.array(plt.get_cmap("tab20").colors) * 255).astype(np.uint8)
 # garments: background, skin, hair as in regions, then matplotlib's tab20 for the 14 garment classes
-GARMENT_COLORS = np.concatenate([REGION_COLORS[:3], (np.array(plt.get_cmap("tab20").colors[:14]) * 255).astype(np.uint8)])
-PALETTES = {"regions": REGION_COLORS, "garments": GARMENT_COLORS}
+GARMENT_COLORS = np.concatenate([REGION_COLORS[:3], TAB20[:14]])
+CCP_PALETTES = {"regions": REGION_COLORS, "garments": GARMENT_COLORS}
+
+
+def palette(vocab: Vocabulary) -> np.ndarray:
+    """(K, 3) uint8 colours of ``vocab``'s classes: CCP's own for its two vocabularies, else black background and
+    tab20 for the rest."""
+    if vocab.name in CCP_PALETTES and vocab.classes == ccp_vocabulary(vocab.name).classes:
+        return CCP_PALETTES[vocab.name]
+    return np.concatenate([[[0, 0, 0]], TAB20[np.arange(vocab.num_classes - 1) % len(TAB20)]]).astype(np.uint8)
 
 
 def label_frequency(labels_df: pd.DataFrame):
@@ -41,18 +50,19 @@ def cooccurrence(y: np.ndarray, names: list[str]):
     return fig
 
 
-def colorize(classes: np.ndarray, vocab: str = "regions") -> np.ndarray:
-    """(H, W) class indices of ``vocab`` (255: none) -> (H, W, 3) uint8."""
-    palette = PALETTES[vocab]
-    out = palette[np.clip(classes, 0, len(palette) - 1)]
-    out[classes == 255] = 128
+def colorize(classes: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """(H, W) class indices of ``vocab`` (NO_MAP: none) -> (H, W, 3) uint8."""
+    colors = palette(vocab)
+    out = colors[np.clip(classes, 0, len(colors) - 1)]
+    out[classes == NO_MAP] = 128
     return out
 
 
-def class_legend(ax, vocab: str = "regions") -> None:
+def class_legend(ax, vocab: Vocabulary) -> None:
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color=PALETTES[vocab][i] / 255, label=r) for i, r in enumerate(L.vocabulary(vocab)[0])],
+    colors = palette(vocab)
+    ax.legend(handles=[Patch(color=colors[i] / 255, label=r) for i, r in enumerate(vocab.classes)],
               loc="upper center", bbox_to_anchor=(0.5, 0), ncol=4, fontsize=8, frameon=False)
 
 
@@ -67,7 +77,7 @@ def photo_grid(photos: np.ndarray, titles: list[str], cols: int = 6):
     return fig
 
 
-def map_overlays(photos, gt_classes, pred_maps, titles, vocab: str = "regions"):
+def map_overlays(photos, gt_classes, pred_maps, titles, vocab: Vocabulary):
     """Per image: photo, ground-truth classes, predicted classes (argmax) over the photo."""
     n = len(photos)
     fig, axes = plt.subplots(3, n, figsize=(2 * n, 9), squeeze=False)
@@ -123,7 +133,7 @@ def training_curves(history: pd.DataFrame):
     return fig
 
 
-def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str, vocab: str = "regions"):
+def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str, vocab: Vocabulary):
     """Rows: image pairs; columns: photo, semantic map (argmax), one CAM overlay per model."""
     n, names = len(photos), list(cams)
     fig, axes = plt.subplots(n, 2 + len(names), figsize=(2 * (2 + len(names)), 3 * n), squeeze=False)

@@ -153,7 +153,7 @@ def oracle_trained_table(run: Run) -> pd.DataFrame:
 
 def ablation_table(run: Run) -> pd.DataFrame:
     """(a) se_only, (b) no_gate, (c) oracle at test time, (d) single stages, (e) oracle-trained bound,
-    (f) the other vocabulary; what the profile does not run is listed as such."""
+    (f) the other vocabulary; what the profile or the dataset does not allow is listed as such."""
     p = run.profile
     base = C.main_arm(run, "baseline")
     abl = compare(run, {m: C.main_arm(run, m) for m in ["baseline", "proposed", *argument_ablations(p)]}, base)
@@ -163,10 +163,21 @@ def ablation_table(run: Run) -> pd.DataFrame:
     if variants:
         v = compare(run, {m: C.main_arm(run, m) for m in variants}, base, seeds=p.seeds[:1])
         parts.append(v.assign(group="(d) single stage (first seed only)"))
-    parts.append(oracle_test_time_table(run))
-    if p.oracle_training:
+    missing = [{"group": g, "model": m, "description": f"not run in this profile ({_profiles_running(flag)} only)"}
+               for g, m, flag in NOT_RUN if not getattr(p, flag)]
+    no_gt = not run.pixel_annotated_splits
+    if no_gt:
+        missing.insert(0, {"group": "(c) oracle at test time", "model": "proposed", "description": NO_GROUND_TRUTH})
+    else:
+        parts.append(oracle_test_time_table(run))
+    if p.oracle_training and no_gt:
+        missing.append({"group": ORACLE_GROUP, "model": "baseline, proposed, best alt.", "description": NO_GROUND_TRUTH})
+    elif p.oracle_training:
         parts.append(oracle_trained_table(run))
-    if p.other_vocabulary:
+    if p.other_vocabulary and run.other_vocabulary is None:
+        missing.append({"group": "(f) other vocabulary", "model": "proposed, best alternative",
+                        "description": "not run: the dataset's maps come in one vocabulary"})
+    elif p.other_vocabulary:
         other = {f"{a.model} ({a.vocabulary})": a for a in C.other_vocabulary_arms(run)}
         parts.append(compare(run, other, base).assign(group="(f) other vocabulary",
                                                       model=[a.model for a in other.values()]))
@@ -176,12 +187,6 @@ def ablation_table(run: Run) -> pd.DataFrame:
             out[col] = default
         out[col] = out[col].fillna(default)
     out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
-    not_run = [("(a) SE gate, no map", "se_only", "argument_ablations"), ("(b) no gate", "no_gate", "argument_ablations"),
-               ("(d) single stage", "proposed at one stage", "stage_variants"),
-               ("(e) oracle-trained bound", "baseline, proposed, best alt.", "oracle_training"),
-               ("(f) other vocabulary", "proposed, best alternative", "other_vocabulary")]
-    missing = [{"group": g, "model": m, "description": f"not run in this profile ({_profiles_running(flag)} only)"}
-               for g, m, flag in not_run if not getattr(p, flag)]
     out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
     out["added_parameters"] = [added_parameters(run, m, v) if isinstance(v, str) else np.nan
                                for m, v in zip(out["model"], out["vocabulary"])]
@@ -189,6 +194,13 @@ def ablation_table(run: Run) -> pd.DataFrame:
             "macro_auc", "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high",
             "rel_auc_improvement_pct", "added_parameters"]
     return out.reindex(columns=cols)
+
+
+NOT_RUN = [("(a) SE gate, no map", "se_only", "argument_ablations"), ("(b) no gate", "no_gate", "argument_ablations"),
+           ("(d) single stage", "proposed at one stage", "stage_variants"),
+           ("(e) oracle-trained bound", "baseline, proposed, best alt.", "oracle_training"),
+           ("(f) other vocabulary", "proposed, best alternative", "other_vocabulary")]
+NO_GROUND_TRUTH = "not run: the dataset lacks ground-truth maps in the train, val or test split"
 
 
 def _profiles_running(flag: str) -> str:
@@ -347,22 +359,27 @@ def ablation_summary(ablations: pd.DataFrame) -> str:
     return "**Ablations.**\n" + "\n".join(lines)
 
 
-def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame) -> str:
-    """What notebook 02 shows, in words, from its tables."""
+def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame | None) -> str:
+    """What notebook 02 shows, in words, from its tables (``tuning`` None: the dataset's own maps)."""
     lines = []
-    for vocab, t in tuning.groupby("vocabulary", sort=False):
-        best = t[t["chosen"]].iloc[0]
-        miou = iou.query("vocabulary == @vocab and `class` == 'mean (mIoU)'").set_index("split")["iou"]
-        per = iou.query("vocabulary == @vocab and split == 'test' and `class` != 'mean (mIoU)'")
-        worst = per.nsmallest(3, "iou")
-        lines.append(f"- **{vocab}** ({len(per)} classes): lr {best.lr:g}, epoch {int(best.epoch)} of "
-                     f"{int(t.epoch.max())} chosen on validation mIoU; mIoU val {miou['val']:.3f}, test "
-                     f"{miou['test']:.3f}. Hardest on test: "
-                     + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in worst.iterrows()) + ".")
+    for vocab, per_vocab in iou.groupby("vocabulary", sort=False):
+        miou = per_vocab.query("`class` == 'mean (mIoU)'").set_index("split")["iou"]
+        per = per_vocab.query("split == 'test' and `class` != 'mean (mIoU)'")
+        chosen = "own maps"
+        if tuning is not None:
+            t = tuning[tuning["vocabulary"] == vocab]
+            best = t[t["chosen"]].iloc[0]
+            chosen = f"lr {best.lr:g}, epoch {int(best.epoch)} of {int(t.epoch.max())} chosen on validation mIoU"
+        scores = "; mIoU " + ", ".join(f"{s} {v:.3f}" for s, v in miou.items())
+        hardest = (". Hardest on test: " + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in
+                                                     per.nsmallest(3, "iou").iterrows())) if len(per) else ""
+        lines.append(f"- **{vocab}** ({per_vocab['class'].nunique() - 1} classes): {chosen}{scores}{hardest}.")
     sizes = ""
-    if {"parser_image_hw", "map_hw"} <= set(iou.columns):
+    if len(iou) and {"parser_image_hw", "map_hw"} <= set(iou.columns) and tuning is not None:
         sizes = (f" The parser sees {iou.parser_image_hw.iloc[0]} photos; its maps are scored at the classifiers' "
                  f"map size, {iou.map_hw.iloc[0]}.")
+    if not len(iou):
+        sizes = " No image with a ground-truth map in the val or test split: the maps cannot be scored."
     return "**Map quality.**" + sizes + "\n".join(["", *lines])
 
 
@@ -377,17 +394,22 @@ def data_summary(table: pd.DataFrame, labels: pd.DataFrame, skipped: dict) -> st
             f"down to {', '.join(f'{r.label} ({r.positives})' for r in rare.itertuples())} positive images.")
 
 
-def attention_summary(localization: pd.DataFrame, swap: pd.DataFrame, gates: pd.DataFrame) -> str:
-    """What notebook 06 shows, in words, from its tables (first seed's models)."""
-    loc = localization.set_index("model")
-    sw = swap.set_index("model")
-    base, prop = loc.loc["baseline"], loc.loc["proposed"]
-    best = loc["energy_inside"].idxmax()
+def attention_summary(localization: pd.DataFrame | None, swap: pd.DataFrame | None, gates: pd.DataFrame) -> str:
+    """What notebook 06 shows, in words, from its tables (first seed's models; None: not possible here)."""
+    parts = []
+    if localization is not None:
+        loc = localization.set_index("model")
+        base, prop = loc.loc["baseline"], loc.loc["proposed"]
+        best = loc["energy_inside"].idxmax()
+        parts.append(f"Share of Grad-CAM mass inside the label's ground-truth region: proposed {prop.energy_inside:.3f} "
+                     f"vs baseline {base.energy_inside:.3f} (a uniform map would score {base.region_share:.3f}); most "
+                     f"localized: `{best}` ({loc.loc[best, 'energy_inside']:.3f}).")
+    if swap is not None:
+        sw = swap.set_index("model")
+        parts.append(f"Background swap, macro AUC drop: proposed {sw.loc['proposed', 'drop']:+.4f}, baseline "
+                     f"{sw.loc['baseline', 'drop']:+.4f}.")
     stage = gates.groupby("stage")[["gate_std_over_images", "mean_abs_change"]].mean()
-    return (f"**Where the models look.** Share of Grad-CAM mass inside the label's ground-truth region: proposed "
-            f"{prop.energy_inside:.3f} vs baseline {base.energy_inside:.3f} (a uniform map would score "
-            f"{base.region_share:.3f}); most localized: `{best}` ({loc.loc[best, 'energy_inside']:.3f}). "
-            f"Background swap, macro AUC drop: proposed {sw.loc['proposed', 'drop']:+.4f}, baseline "
-            f"{sw.loc['baseline', 'drop']:+.4f}. Channel gate: "
-            + "; ".join(f"stage {int(s)} varies over images by {r.gate_std_over_images:.3f} and moves by "
-                        f"{r.mean_abs_change:.3f} without the map" for s, r in stage.iterrows()) + ".")
+    parts.append("Channel gate: " + "; ".join(f"stage {int(s)} varies over images by {r.gate_std_over_images:.3f} "
+                                              f"and moves by {r.mean_abs_change:.3f} without the map"
+                                              for s, r in stage.iterrows()) + ".")
+    return "**Where the models look.** " + " ".join(parts)

@@ -142,18 +142,28 @@ def now_iso() -> str:
 def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", data_dir: str | None = None,
                   notebooks: list[str] | None = None, work_dir: str | Path | None = None,
                   results_dir: str | Path | None = None, figures_dir: str | Path | None = None,
-                  notebooks_dir: str | Path = paths.NOTEBOOKS_DIR, compile: bool = False) -> dict:
+                  notebooks_dir: str | Path = paths.NOTEBOOKS_DIR, compile: bool = False,
+                  manifest: str | Path | None = None) -> dict:
+    """Run ``notebooks`` (all by default) on CCP or, with ``manifest``, on your own data (folders under
+    ``datasets/<name>/``). A notebook that stops because the dataset has no maps is recorded as skipped, with the
+    reason, and the notebooks that need none go on."""
     import papermill as pm
 
     prof = get_profile(profile)
-    work = Path(work_dir or paths.work_dir_for(profile)).resolve()
-    results = Path(results_dir or paths.results_dir_for(profile)).resolve()
-    figures = Path(figures_dir or paths.figures_dir_for(profile)).resolve()
+    manifest = Path(manifest).resolve() if manifest else None
+    dataset = paths.dataset_name(manifest) if manifest else None
+    work = Path(work_dir or paths.work_dir_for(profile, dataset)).resolve()
+    results = Path(results_dir or paths.results_dir_for(profile, dataset=dataset)).resolve()
+    figures = Path(figures_dir or paths.figures_dir_for(profile, dataset)).resolve()
+    if manifest:
+        from .experiment import check_own_results_dir
+
+        check_own_results_dir(results)
     executed, rendered = work / "notebooks", results / "notebooks"
     for d in (work, results, figures, executed, rendered):
         d.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "SEED": seed, "DATA_DIR": str(data_dir) if data_dir else None, "DEVICE": device,
-              "COMPILE": compile,
+              "COMPILE": compile, "MANIFEST": str(manifest) if manifest else None,
               "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
     record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
               "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
@@ -174,6 +184,12 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
                                 kernel_name="python3",
                                 cwd=str(Path(notebooks_dir)), progress_bar=False)
         except pm.PapermillExecutionError as e:
+            if e.ename == "MapsUnavailable":  # the dataset has no maps: this notebook needs them, the next may not
+                record.setdefault("skipped_notebooks", {})[name] = e.evalue
+                del record["in_progress"]
+                write_json(work / "RUN.json", record)
+                print(f"[sednn] {name} skipped: {e.evalue}", flush=True)
+                continue
             record.update(status="failed", failed_notebook=name, failed_cell=e.cell_index,
                           error=f"{e.ename}: {e.evalue}")
             write_json(work / "RUN.json", record)
@@ -184,8 +200,11 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         write_json(work / "RUN.json", record)
         write_for_readers(executed / src.name, rendered / src.name)
         print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
-    warnings_path = work / "data_warnings.json"
-    record["skipped_rows"] = json.loads(warnings_path.read_text()) if warnings_path.exists() else {}
+    dataset_info = work / "dataset" / "dataset.json"
+    if dataset_info.exists():
+        info = json.loads(dataset_info.read_text())
+        record["split_from"] = info["split"]
+        record["skipped_rows"] = {k: {"count": len(v), "ids": v} for k, v in info["warnings"].items()}
     record.update(status="ok", finished=now_iso(), total_seconds=round(sum(record["notebook_seconds"].values()), 1))
     if earlier:
         over = seconds_over_invocations(record)
@@ -207,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="split and sampling seed")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--data-dir", default=None, help="CCP folder (default: shared copy, else pinned clone)")
+    ap.add_argument("--manifest", default=None, help="your own data: a manifest CSV with its vocabulary files beside "
+                    "it (README: Your own data); results go to results/datasets/<its folder>/<profile>/")
     ap.add_argument("--notebooks", nargs="*", default=None, help=f"subset of {NOTEBOOKS}")
     ap.add_argument("--work-dir", default=None)
     ap.add_argument("--results-dir", default=None)
@@ -215,11 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         record = run_notebooks(args.profile, args.seed, args.device, args.data_dir, args.notebooks, args.work_dir,
-                               args.results_dir, args.figures_dir, compile=args.compile)
+                               args.results_dir, args.figures_dir, compile=args.compile, manifest=args.manifest)
     except NotebookFailed as e:
         print(f"[sednn] FAILED: {e}", file=sys.stderr)
         return 1
-    print(f"[sednn] all notebooks ran in {record['total_seconds']:.0f} s; RUN.json written")
+    for name, reason in record.get("skipped_notebooks", {}).items():
+        print(f"[sednn] {name} did not run: {reason}")
+    print(f"[sednn] the notebooks ran in {record['total_seconds']:.0f} s; RUN.json written")
     return 0
 
 

@@ -18,7 +18,7 @@ from . import classifiers as C
 from . import labels as L
 from . import paths
 from .models import create_backbone
-from .parsing import vocabularies
+from .parsing import needed_vocabularies
 from .profiles import Profile
 from .report import argument_ablations
 
@@ -78,7 +78,7 @@ def work(profile: Profile, splits: pd.DataFrame | None = None, best_alternative:
             add(notebook, PREFIX, "infer", total * profile.views, hw)
 
     stored("01_data_prep")
-    for vocab in vocabularies(profile):
+    for vocab in needed_vocabularies(profile, L.CCP_VOCABULARIES):
         for _ in profile.parser_lrs:
             c = n["pixel"]
             add("02_semantic_maps", "parser", "train",
