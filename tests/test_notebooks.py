@@ -11,6 +11,7 @@ from sednn import labels as L
 from sednn import paths
 from sednn import runner
 from sednn.classifiers import MAIN_MODELS
+from sednn.profiles import PROFILES
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_run_record(smoke_run):
     out, record = smoke_run
     saved = json.loads((out / "results" / "RUN.json").read_text())
     assert saved["status"] == "ok" and saved["profile"]["name"] == "smoke" and saved["device"] == "cpu"
-    assert list(saved["notebook_seconds"]) == runner.NOTEBOOKS
+    assert list(saved["notebook_seconds"]) == list(PROFILES["smoke"].notebooks)
     assert saved["versions"]["torch"] == "2.14.1" and saved["model_seeds"] == [0, 1]
     assert saved["skipped_rows"]["empty_tag_set"]["count"] == 1
     assert saved["profile"]["min_positives"] == 50 and saved["cpu_model"] and saved["torch_threads"] >= 1
@@ -46,7 +47,7 @@ def test_rendered_notebooks_are_written_for_readers_with_outputs(smoke_run):
     """results/notebooks/ holds every executed notebook with its tables, figures and closing summary."""
     out, _ = smoke_run
     total = 0
-    for name in runner.NOTEBOOKS:
+    for name in PROFILES["smoke"].notebooks:
         path = out / "results" / "notebooks" / f"{name}.ipynb"
         nb = nbformat.read(path, as_version=4)
         total += path.stat().st_size
@@ -76,11 +77,13 @@ def test_parser_iou_and_its_schedule_chosen_on_validation(smoke_run):
     iou = pd.read_csv(out / "results" / "parser_iou.csv")
     for vocab, classes in [(v, L.ccp_vocabulary(v).classes) for v in ("regions", "garments")]:
         for split in ("val", "test"):
-            part = iou.query("vocabulary == @vocab and split == @split")
-            assert part["class"].tolist() == [*classes, "mean (mIoU)"]
-            assert part.iou.dropna().between(0, 1).all()
+            for parser in ("efficientnet_lite0", "efficientnet_lite2"):  # the profile's, and the one it compares
+                part = iou.query("vocabulary == @vocab and split == @split and parser == @parser")
+                assert part["class"].tolist() == [*classes, "mean (mIoU)"]
+                assert part.iou.dropna().between(0, 1).all()
     tuning = pd.read_csv(out / "results" / "parser_tuning.csv")
-    for vocab, t in tuning.groupby("vocabulary"):
+    assert set(tuning.parser) == {"efficientnet_lite0", "efficientnet_lite2"}
+    for _, t in tuning.groupby(["vocabulary", "parser"]):
         assert t.chosen.sum() == 1 and t.loc[t.chosen, "val_miou"].iloc[0] == t.val_miou.max()
 
 
@@ -367,7 +370,7 @@ def test_a_profile_with_fewer_models_reports_only_them(smoke_run, tmp_path):
                           stage_variants=hr.stage_variants)
     assert C.main_models(run.profile) == ["baseline", "input_masking", "proposed"]
     assert C.best_alternative(run) == "input_masking" and report.argument_ablations(run.profile) == []
-    assert parsing.vocabularies(run.profile) == ["garments"]
+    assert parsing.vocabularies(run) == ["garments"]
     main = report.comparison_table(run, C.main_models(run.profile))
     assert main.model.tolist() == ["baseline", "input_masking", "proposed"]
     assert np.isfinite(main.set_index("model").loc["proposed", ["delta_ci_low", "delta_ci_high"]].astype(float)).all()
@@ -440,7 +443,7 @@ def test_the_gpu_profile_paths_run_end_to_end(smoke_gpu_run):
     out, record = smoke_gpu_run
     saved = json.loads((out / "results" / "RUN.json").read_text())
     prof, gpu = saved["profile"], PROFILES["gpu"]
-    assert saved["status"] == "ok" and list(saved["notebook_seconds"]) == runner.NOTEBOOKS
+    assert saved["status"] == "ok" and list(saved["notebook_seconds"]) == list(PROFILES["smoke"].notebooks)
     assert prof["freeze_stages"] == gpu.freeze_stages == 0 and prof["views"] == gpu.views == 16
     assert prof["bf16_autocast"] is gpu.bf16_autocast is True and prof["parser_image_hw"] is None
     caches = {p.name for p in (out / "work" / "cache").rglob("*.npy")}
@@ -505,3 +508,34 @@ def test_cpu_and_cuda_predictions_of_one_trained_model_agree(smoke_run, tmp_path
         scores[device] = predict(model, C.arm_data(run, arm), run.indices("test"), torch.device(device), 8)
     assert scores["cpu"].dtype == scores["cuda"].dtype == np.float32
     np.testing.assert_allclose(scores["cuda"], scores["cpu"], atol=CPU_CUDA_ATOL)
+
+
+def test_map_quality_study_on_the_smoke_run(smoke_run, tmp_path):
+    """Notebook 07 after the smoke run: every curve and control arm with both seeds, each condition's own map mIoU,
+    the parser and ground-truth points those of ablation (e), and the generated sentence."""
+    out, _ = smoke_run
+    record = runner.run_notebooks("smoke", notebooks=["07_map_quality"], work_dir=out / "work",
+                                  results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
+    assert record["status"] == "ok"
+    study = pd.read_csv(tmp_path / "r" / "map_quality.csv")
+    curve_conditions = ["predicted", "blend:0.25", "blend:0.5", "blend:0.75", "ground_truth",
+                        "parser:efficientnet_lite2"]
+    assert study.condition.tolist() == ["predicted", *curve_conditions * 2, "presence", "foreground", "shuffled"]
+    assert study.model.tolist() == ["baseline", *["proposed"] * 6, *["input_masking"] * 6, *["proposed"] * 3]
+    curve = study[study.kind.isin(["parser", "blend", "ground truth"])]
+    assert len(curve) == 12 and (curve.vocabulary == "regions").all() and (study.seeds == 2).all()
+    prop = curve[curve.model == "proposed"].set_index("condition")
+    miou = prop.loc[["predicted", "blend:0.25", "blend:0.5", "blend:0.75", "ground_truth"], "map_test_miou"]
+    assert (miou.iloc[1:] > miou.iloc[0]).all() and miou["ground_truth"] > 0.6  # blends move toward the truth
+    assert np.isfinite(study.query("model != 'baseline'")[["delta_ci_low", "delta_ci_high"]]).all().all()
+    iou = pd.read_csv(out / "results" / "parser_iou.csv").query("vocabulary == 'regions' and split == 'test' and "
+                                                                "`class` == 'mean (mIoU)'").set_index("parser")["iou"]
+    assert np.isclose(prop.loc["predicted", "map_test_miou"], iou["efficientnet_lite0"])  # the same maps, scored alike
+    assert np.isclose(prop.loc["parser:efficientnet_lite2", "map_test_miou"], iou["efficientnet_lite2"])
+    abl = pd.read_csv(out / "results" / "ablations.csv").query("group == '(e) oracle-trained bound'")
+    same = abl[(abl.model == "proposed")].set_index("maps")["macro_auc"]
+    assert np.isclose(prop.loc["predicted", "macro_auc"], same["predicted"])  # the same arms as (e)
+    assert np.isclose(prop.loc["ground_truth", "macro_auc"], same["ground truth (oracle-trained)"])
+    text = (tmp_path / "r" / "map_quality_verdict.md").read_text()
+    assert text.startswith("**What in the map helps.**") and "presence" in text
+    assert (tmp_path / "f" / "map_quality.png").stat().st_size > 10_000

@@ -19,9 +19,10 @@ from . import data as D
 from . import distributed as dist
 from .experiment import Run, code_fingerprint
 from .io import atomic_write, write_json
+from .map_conditions import condition_maps
 from .metrics import macro_auc
 from .models import create_model
-from .parsing import predicted_maps
+from .parsing import maps_name, predicted_maps
 from .train import TrainConfig, fit, load_best, multilabel_loss, predict, seed_everything, steps_per_epoch
 
 NO_VOCABULARY = "none"  # the baseline's arm where a dataset has no map vocabulary
@@ -46,14 +47,14 @@ def main_models(profile) -> list[str]:
 class Arm:
     model: str
     vocabulary: str  # the parser whose map the model sees
-    maps: str = "predicted"  # or "ground_truth": the oracle-trained bound
+    maps: str = "predicted"  # "ground_truth" (the oracle-trained bound) or another condition of sednn.map_conditions
     rows: str = "all"  # or "pixel": train/val/test restricted to the pixel-annotated half
     lr_mult: float | None = None  # None: the value ``tune`` chose for this model
 
     def key(self, seed: int) -> str:
         parts = [self.model.replace("@", "at"), self.vocabulary]
         if self.maps != "predicted":
-            parts.append("gt")
+            parts.append("gt" if self.maps == "ground_truth" else self.maps.replace(":", "-"))
         if self.rows != "all":
             parts.append(self.rows)
         return "-".join(parts) + f"-m{self.lr_mult:g}_s{seed}"
@@ -80,9 +81,22 @@ def arm_maps(run: Run, arm: Arm) -> np.ndarray | None:
     if not uses_map(run, arm):
         return None
     run.require_maps()
-    if arm.maps == "ground_truth":
-        return run.gt_soft_maps(arm.vocabulary)
-    return predicted_maps(run, arm.vocabulary)
+    if arm.maps == "predicted":
+        return predicted_maps(run, arm.vocabulary)
+    if arm.maps.startswith("parser:"):  # another encoder's parser
+        return predicted_maps(run, arm.vocabulary, arm.maps.split(":", 1)[1])
+    key = ("condition", arm.vocabulary, arm.maps)
+    if key not in run._cache:
+        groups = [run.indices(s, D.PIXEL_SOURCE) for s in D.SPLITS]  # "shuffled" draws within a split
+        run._cache[key] = condition_maps(arm.maps, run.gt_soft_maps(arm.vocabulary),
+                                         predicted_maps(run, arm.vocabulary), groups, run.seed)
+    return run._cache[key]
+
+
+def maps_fingerprint(run: Run, arm: Arm) -> str | None:
+    """The checksum of the parser maps ``arm``'s maps come from (a checkpoint made with other maps is not reused)."""
+    backbone = arm.maps.split(":", 1)[1] if arm.maps.startswith("parser:") else None
+    return run.array_cache.sha256(maps_name(run, arm.vocabulary, backbone))
 
 
 def arm_data(run: Run, arm: Arm):
@@ -113,7 +127,7 @@ def train(run: Run, arm: Arm, seed: int) -> dict:
     device = torch.device(run.device)
     p = run.profile
     data = arm_data(run, arm)
-    maps = run.array_cache.sha256(f"maps_{arm.vocabulary}") if uses_map(run, arm) else None  # before the seed's model
+    maps = maps_fingerprint(run, arm) if uses_map(run, arm) else None  # before the seed's model: it reseeds
     cfg = TrainConfig(p.epochs, p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device, p.bf16_autocast,
                       run.compile)
     train_idx, val_idx, test_idx = (arm_indices(run, arm, s) for s in ("train", "val", "test"))

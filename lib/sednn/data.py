@@ -278,9 +278,9 @@ class Dataset:
         return target_names(self.table)
 
 
-def prepare(manifest: str | Path, max_images: int | None = None, seed: int = 0) -> Dataset:
+def prepare(manifest: str | Path, max_images: int | None = None, seed: int = 0, rows: str = "all") -> Dataset:
     """A manifest and the vocabularies beside it, checked, subsampled (``max_images``) and split (when it has no
-    split of its own)."""
+    split of its own); ``rows="pixel"`` then keeps the images with a ground-truth map."""
     manifest = Path(manifest)
     table = read_manifest(manifest)
     vocabularies = read_vocabularies(manifest.parent)
@@ -292,6 +292,8 @@ def prepare(manifest: str | Path, max_images: int | None = None, seed: int = 0) 
     split = "manifest" if "split" in table else f"stratified (seed {seed})"
     if "split" not in table:
         table = add_split(table, seed)
+    if rows == PIXEL_SOURCE:
+        table = table[table["source"] == PIXEL_SOURCE]
     table, dropped = drop_targets_without_positives(table, manifest)
     return Dataset(table.reset_index(drop=True), vocabularies, split,
                    {"targets_without_positives": dropped} if dropped else {})

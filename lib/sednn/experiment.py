@@ -97,7 +97,7 @@ class Run:
         if manifest is None:
             manifest, skipped = ccp.write_dataset(ccp.resolve_root(self.data_dir), self.work_dir / "ccp",
                                                   self.profile.min_positives)
-        dataset = D.prepare(manifest, self.profile.max_images, self.seed)
+        dataset = D.prepare(manifest, self.profile.max_images, self.seed, self.profile.rows)
         dataset.warnings = {**skipped, **dataset.warnings}
         for name in ("dataset", "vocabularies", "photos", "gt_fine", "thetas", "own_map_kind"):
             self.__dict__.pop(name, None)

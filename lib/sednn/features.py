@@ -46,6 +46,6 @@ def stored_prefix(cache: ArrayCache, data: TensorData, backbone_name: str, stop:
     """The prefix store for ``data`` (built once, then loaded). ``fingerprint`` names the photos, views and,
     for ``masked``, the maps: a store built from other inputs is rebuilt, never used."""
     params = {"version": FEATURES_VERSION, "backbone": backbone_name, "stop": stop, "masked": masked, **fingerprint}
-    name = "prefix_masked_" + fingerprint["maps"][:12] if masked else "prefix_image"
+    name = "prefix_masked_" + fingerprint["maps"][:12] if masked else f"prefix_image-{backbone_name}"
     return cache.get(name, params, lambda: prefix_features(create_backbone(backbone_name, pretrained=True), data,
                                                            stop, device, batch_size, masked))

@@ -41,26 +41,34 @@ def needed_vocabularies(profile, available: list[str]) -> list[str]:
     return [v for v in available if v in needed]
 
 
-def parser_run(run: Run) -> Run:
-    """``run`` at the parser's photo size: the same rows, views, work dir and checkpoints; photos, ground truth and
-    stored prefix at ``parser_image_hw`` (their own cache folder). ``run`` itself when the sizes agree."""
-    profile = run.profile.at_parser_size()
-    if tuple(profile.image_hw) == tuple(run.profile.image_hw):
+def parser_run(run: Run, backbone: str | None = None) -> Run:
+    """``run`` as the parser with encoder ``backbone`` (default: the profile's ``parser_backbone``) sees it: the same
+    rows, views, work dir and checkpoints; photos, ground truth and stored prefix at ``parser_image_hw`` (their own
+    cache folder). ``run`` itself when the size and the encoder agree."""
+    profile, backbone = run.profile.at_parser_size(), backbone or run.profile.parser_backbone
+    if tuple(profile.image_hw) == tuple(run.profile.image_hw) and backbone == run.backbone:
         return run
-    if "parser_run" not in run._cache:
-        run._cache["parser_run"] = replace(run, profile=profile, _cache={})
-    return run._cache["parser_run"]
+    if ("parser_run", backbone) not in run._cache:
+        run._cache[("parser_run", backbone)] = replace(run, profile=profile, backbone=backbone, _cache={})
+    return run._cache[("parser_run", backbone)]
+
+
+def parser_backbones(run: Run) -> list[str]:
+    """The parser's encoder, then the other encoders the profile trains a parser with (compared in notebook 02
+    and as map conditions in notebook 07)."""
+    return [run.profile.parser_backbone, *run.profile.other_parsers]
 
 
 def build_parser(run: Run, vocab: str, pretrained: bool = True) -> SemanticParser:
+    """A parser with ``run``'s backbone (a :func:`parser_run`) for ``vocab``."""
     seed_everything(run.seed)
     parser = SemanticParser(create_backbone(run.backbone, pretrained), run.vocab(vocab).num_classes)
     parser.backbone.freeze(run.profile.freeze_stages)
     return parser
 
 
-def parser_dir(run: Run, vocab: str, lr: float):
-    return run.work_dir / "checkpoints" / f"parser-{vocab}-lr{lr:g}"
+def parser_dir(run: Run, vocab: str, lr: float, backbone: str):
+    return run.work_dir / "checkpoints" / f"parser-{vocab}-{backbone}-lr{lr:g}"
 
 
 def confusion(gt: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -87,10 +95,10 @@ def parser_loss(model, batch) -> torch.Tensor:
     return F.cross_entropy(model(x, None, start).float(), y, ignore_index=NO_MAP)
 
 
-def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
+def train_parser(run: Run, vocab: str, lr: float, backbone: str | None = None) -> list[dict]:
     """One parser at one lr; returns its history (``val_score``: validation mIoU of each epoch, at the parser's own
     map size)."""
-    run = parser_run(run)
+    run = parser_run(run, backbone)
     device = torch.device(run.device)
     p = run.profile
     train_idx, val_idx = run.indices("train", D.PIXEL_SOURCE), run.indices("val", D.PIXEL_SOURCE)
@@ -115,43 +123,46 @@ def train_parser(run: Run, vocab: str, lr: float) -> list[dict]:
     signature = cfg.signature(model=f"parser-{vocab}", backbone=run.backbone, code=code_fingerprint(),
                               photos=run.array_cache.sha256("photos"), views=[p.views, run.seed],
                               freeze=p.freeze_stages, rows=run.table[["id", "split"]].to_numpy().tolist())
-    return fit(build_parser(run, vocab), cfg, parser_dir(run, vocab, lr), batches=batches,
+    return fit(build_parser(run, vocab), cfg, parser_dir(run, vocab, lr, run.backbone), batches=batches,
                steps_per_epoch=steps_per_epoch(len(train_idx), cfg.batch_size), loss_fn=parser_loss,
-               score_fn=score_fn, signature=signature, desc=f"parser {vocab} lr {lr:g}")
+               score_fn=score_fn, signature=signature, desc=f"parser {vocab} {run.backbone} lr {lr:g}")
 
 
-def choice_path(run: Run, vocab: str):
-    return run.work_dir / f"parser-{vocab}.json"
+def choice_path(run: Run, vocab: str, backbone: str | None = None):
+    return run.work_dir / f"parser-{vocab}-{backbone or run.profile.parser_backbone}.json"
 
 
-def tune_parser(run: Run, vocab: str) -> pd.DataFrame:
+def tune_parser(run: Run, vocab: str, backbone: str | None = None) -> pd.DataFrame:
     """Every lr of the grid, every epoch's validation mIoU; the chosen (lr, epoch) is the best of all.
     Writes the choice beside the checkpoints; returns one row per (lr, epoch) with ``chosen``."""
+    backbone = backbone or run.profile.parser_backbone
     rows = []
     for lr in run.profile.parser_lrs:
-        for h in train_parser(run, vocab, lr):
-            rows.append({"vocabulary": vocab, "lr": lr, "epoch": h["epoch"], "val_miou": h["val_score"],
-                         "train_loss": h["train_loss"]})
+        for h in train_parser(run, vocab, lr, backbone):
+            rows.append({"vocabulary": vocab, "parser": backbone, "lr": lr, "epoch": h["epoch"],
+                         "val_miou": h["val_score"], "train_loss": h["train_loss"]})
     trials = pd.DataFrame(rows)
     best = trials.loc[trials["val_miou"].idxmax()]
     trials["chosen"] = (trials["lr"] == best["lr"]) & (trials["epoch"] == best["epoch"])
     if dist.is_main():
-        write_json(choice_path(run, vocab), {"lr": float(best["lr"]), "epoch": int(best["epoch"]),
-                                             "val_miou": float(best["val_miou"])})
+        write_json(choice_path(run, vocab, backbone), {"lr": float(best["lr"]), "epoch": int(best["epoch"]),
+                                                       "val_miou": float(best["val_miou"])})
     return trials
 
 
-def chosen_lr(run: Run, vocab: str) -> float:
-    path = choice_path(run, vocab)
+def chosen_lr(run: Run, vocab: str, backbone: str | None = None) -> float:
+    path = choice_path(run, vocab, backbone)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no parser chosen for {vocab!r}; run notebook 02_semantic_maps first")
     return json.loads(path.read_text())["lr"]
 
 
-def load_parser(run: Run, vocab: str) -> SemanticParser:
-    """The chosen parser (best lr, best epoch); a missing checkpoint raises."""
-    return load_best(build_parser(run, vocab, pretrained=False), parser_dir(run, vocab, chosen_lr(run, vocab)),
-                     run.device)
+def load_parser(run: Run, vocab: str, backbone: str | None = None) -> SemanticParser:
+    """The chosen parser (best lr, best epoch) with encoder ``backbone`` (default: the profile's); a missing
+    checkpoint raises."""
+    prun = parser_run(run, backbone)
+    return load_best(build_parser(prun, vocab, pretrained=False),
+                     parser_dir(prun, vocab, chosen_lr(run, vocab, prun.backbone), prun.backbone), run.device)
 
 
 def soft_maps(run: Run, parser, data, idx) -> np.ndarray:
@@ -175,45 +186,55 @@ def parse(run: Run, photos: np.ndarray, vocab: str, parser=None) -> np.ndarray:
         raise ValueError(f"parse: photos are {photos.shape[1]}x{photos.shape[2]}, the parser sees {expected[0]}x"
                          f"{expected[1]} (profile {run.profile.name!r}, parser_image_hw)")
     data = TensorData.from_arrays(photos, np.zeros((len(photos), 1, 1, 1), np.uint8),
-                                  np.zeros((len(photos), 0), np.float32), *run.norm_stats)
+                                  np.zeros((len(photos), 0), np.float32), *parser_run(run).norm_stats)
     return soft_maps(run, parser or load_parser(run, vocab), data, np.arange(len(photos)))
 
 
-def _maps_params(run: Run, vocab: str) -> dict:
+def maps_name(run: Run, vocab: str, backbone: str | None = None) -> str:
+    """The array-cache name of ``vocab``'s maps: ``maps_<vocab>`` from the profile's parser (or the dataset's own
+    maps), ``maps_<vocab>-<backbone>`` from another encoder's parser."""
+    backbone = backbone or run.profile.parser_backbone
+    return f"maps_{vocab}" if backbone == run.profile.parser_backbone else f"maps_{vocab}-{backbone}"
+
+
+def _maps_params(run: Run, vocab: str, backbone: str | None = None) -> dict:
     if run.own_map_kind:
         own = "own_soft" if run.own_map_kind == "soft" else "own_fine"
         return {"vocabulary": vocab, "own": run.array_cache.sha256(own), "map_hw": list(run.map_hw),
                 "classes": list(run.vocab(vocab).classes)}
-    prun = parser_run(run)
-    return {"vocabulary": vocab, "lr": chosen_lr(run, vocab), "code": code_fingerprint(),
+    prun = parser_run(run, backbone)
+    return {"vocabulary": vocab, "parser": prun.backbone, "lr": chosen_lr(run, vocab, prun.backbone),
+            "code": code_fingerprint(),
             "photos": prun.array_cache.sha256("photos"), "parser_image_hw": list(prun.profile.image_hw),
             "map_hw": list(run.map_hw), "freeze": run.profile.freeze_stages, "views": [run.profile.views, run.seed]}
 
 
-def predict_maps(run: Run, vocab: str) -> np.ndarray:
-    """Soft maps of every image at the classifiers' map size (built once, cached): from the chosen parser, or the
-    dataset's own maps where it brings them."""
+def predict_maps(run: Run, vocab: str, backbone: str | None = None) -> np.ndarray:
+    """Soft maps of every image at the classifiers' map size (built once, cached): from the chosen parser with
+    encoder ``backbone`` (default: the profile's), or the dataset's own maps where it brings them."""
     def build():
         if run.own_map_kind:
             return run.own_soft_maps(vocab)
-        return soft_maps(run, load_parser(run, vocab), parser_run(run).data(), np.arange(len(run.table)))
+        return soft_maps(run, load_parser(run, vocab, backbone), parser_run(run, backbone).data(),
+                         np.arange(len(run.table)))
 
-    return run.array_cache.get(f"maps_{vocab}", _maps_params(run, vocab), build)
+    return run.array_cache.get(maps_name(run, vocab, backbone), _maps_params(run, vocab, backbone), build)
 
 
-def predicted_maps(run: Run, vocab: str) -> np.ndarray:
-    """The cached soft maps of ``vocab``; missing or stale raises (run notebook 02)."""
-    key = ("maps", vocab)
+def predicted_maps(run: Run, vocab: str, backbone: str | None = None) -> np.ndarray:
+    """The cached soft maps of ``vocab`` (from the parser with encoder ``backbone``); missing or stale raises (run
+    notebook 02)."""
+    key = ("maps", vocab, backbone or run.profile.parser_backbone)
     if key not in run._cache:
-        run._cache[key] = run.array_cache.load(f"maps_{vocab}", _maps_params(run, vocab))
+        run._cache[key] = run.array_cache.load(maps_name(run, vocab, backbone), _maps_params(run, vocab, backbone))
     return run._cache[key]
 
 
-def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataFrame:
+def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None, backbone: str | None = None) -> pd.DataFrame:
     """IoU per class on the val and test splits' pixel-annotated images, of the maps the classifiers get (their map
     size) against the ground truth at that size; a split without such images has no rows."""
     classes = run.vocab(vocab).classes
-    maps = predicted_maps(run, vocab) if maps is None else maps
+    maps = predicted_maps(run, vocab, backbone) if maps is None else maps
     gt_all = run.gt_labels_at_map_size(vocab)
     out = []
     for split in ("val", "test"):
@@ -222,11 +243,13 @@ def parser_iou(run: Run, vocab: str, maps: np.ndarray | None = None) -> pd.DataF
             continue
         cm = confusion(gt_all[idx], maps[idx].argmax(1), len(classes))
         iou = iou_from_confusion(cm)
-        out.append(pd.DataFrame({"vocabulary": vocab, "split": split, "images": len(idx),
+        out.append(pd.DataFrame({"vocabulary": vocab, "parser": "own maps" if run.own_map_kind
+                                 else backbone or run.profile.parser_backbone, "split": split, "images": len(idx),
                                  "map_hw": "x".join(map(str, run.map_hw)),
                                  "parser_image_hw": "own maps" if run.own_map_kind
-                                 else "x".join(map(str, parser_run(run).profile.image_hw)),
+                                 else "x".join(map(str, parser_run(run, backbone).profile.image_hw)),
                                  "class": [*classes, "mean (mIoU)"], "iou": [*iou, np.nanmean(iou)],
                                  "gt_pixels": [*cm.sum(1), cm.sum()]}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["vocabulary", "split", "class", "iou"])
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["vocabulary", "parser", "split", "class",
+                                                                               "iou"])
 

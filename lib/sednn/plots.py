@@ -205,3 +205,29 @@ def per_label_resolution(changes: pd.DataFrame):
     fig.suptitle("Per-label AUC change: resolution (baseline) and the map (proposed - baseline); * small items")
     fig.tight_layout()
     return fig
+
+
+def map_quality(study: pd.DataFrame):
+    """Δ macro AUC against the baseline (95 % interval) over the maps' test mIoU: one line per curve model from the
+    parser's maps through the blends to the ground truth, the proposed model's controls as labelled points."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axhline(0, color="grey", lw=1)
+    markers = {"parser": "s", "blend": "o", "ground truth": "*"}
+    for (model, rows), color in zip(study[study.kind.isin(markers)].groupby("model", sort=False), ("C0", "C1")):
+        rows = rows.sort_values("map_test_miou")
+        err = [rows.delta_macro_auc - rows.delta_ci_low, rows.delta_ci_high - rows.delta_macro_auc]
+        ax.errorbar(rows.map_test_miou, rows.delta_macro_auc, yerr=err, color=color, lw=1, capsize=3, label=model)
+        for r in rows.itertuples():
+            ax.plot(r.map_test_miou, r.delta_macro_auc, markers[r.kind], color=color, ms=10 if r.kind != "blend" else 5)
+    for r in study[study.kind == "control"].itertuples():
+        ax.errorbar(r.map_test_miou, r.delta_macro_auc, yerr=[[r.delta_macro_auc - r.delta_ci_low],
+                                                              [r.delta_ci_high - r.delta_macro_auc]],
+                    fmt="D", color="C3", capsize=3)
+        ax.annotate(r.condition, (r.map_test_miou, r.delta_macro_auc), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8, color="C3")
+    ax.set_xlabel("test mIoU of the maps (square: parser, star: ground truth, red: controls)")
+    ax.set_ylabel("Δ macro AUC vs baseline (95 % CI)")
+    ax.set_title("What in the map helps: gain against map quality (pixel-annotated test images)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

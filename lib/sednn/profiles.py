@@ -36,6 +36,14 @@ class Profile:
     parser_image_hw: tuple[int, int] | None = None
     # training forward passes in bfloat16 autocast (where the device has it: CUDA, recent CPUs); scores stay float32
     bf16_autocast: bool = False
+    # the parser's encoder (sednn.models.backbone), and other encoders a parser is trained with beside it (compared on
+    # mIoU in notebook 02, as map conditions in notebook 07)
+    parser_backbone: str = "efficientnet_lite0"
+    other_parsers: tuple[str, ...] = ()
+    # "pixel": only the images with a ground-truth map, kept after the split (so the split is the full dataset's)
+    rows: str = "all"
+    notebooks: tuple[str, ...] = ("01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed",
+                                  "06_attention")  # what `make reproduce` runs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +59,7 @@ PROFILES = {
                      lr=1e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=2, parser_epochs=2,
                      parser_lrs=(1e-3,), vocabulary="garments", other_vocabulary=True, oracle_training=True,
                      stage_variants=True, bootstrap=50, cam_images=2, localization_images=4, min_positives=50,
-                     parser_image_hw=(144, 96)),
+                     parser_image_hw=(144, 96), other_parsers=("efficientnet_lite2",)),
     # Default of `make reproduce`: the whole dataset on a 2-core CPU, three seeds, the tuning grid. The parser
     # sees 288x192 photos: at 192x128 the regions parser stops short of the 0.55 test mIoU target (issue 9).
     "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=8, batch_size=32,
@@ -85,6 +93,14 @@ PROFILES["smoke_gpu"] = replace(
     PROFILES["gpu"], name="smoke_gpu", **{k: getattr(PROFILES["smoke"], k) for k in (
         "max_images", "image_hw", "epochs", "batch_size", "seeds", "lr", "lr_mults", "tune_seeds", "parser_epochs",
         "parser_lrs", "bootstrap", "cam_images", "localization_images", "min_positives")})
+
+# The map-quality study (notebook 07) on its own: the cpu recipe on the pixel-annotated half with `regions` maps, the
+# baseline, the proposed model and input masking tuned there, then every map condition, a Lite2 parser's maps among
+# them. Results in results/map_quality/.
+PROFILES["map_quality"] = replace(
+    PROFILES["cpu"], name="map_quality", vocabulary="regions", rows="pixel", alternatives=("input_masking",),
+    other_vocabulary=False, oracle_training=False, argument_ablations=False, other_parsers=("efficientnet_lite2",),
+    notebooks=("01_data_prep", "02_semantic_maps", "07_map_quality"))
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -234,9 +234,11 @@ def _fmt(v, spec: str) -> str:
 def markdown_summary(df: pd.DataFrame) -> str:
     """Compact table: mean ± std over seeds, and the two-level bootstrap interval in brackets."""
     out = pd.DataFrame()
-    for col in ("group", "model", "resolution", "profile", "vocabulary", "maps", "images"):
+    for col in ("group", "model", "condition", "resolution", "profile", "vocabulary", "maps", "images"):
         if col in df:
             out[col] = df[col].fillna("")
+    if "map_test_miou" in df:
+        out["map test mIoU"] = df["map_test_miou"].map(lambda v: _fmt(v, ".3f"))
     out["seeds"] = df["seeds"].map(lambda v: _fmt(v, ".0f"))
     out["lr mult"] = df["lr_mult"].map(lambda v: _fmt(v, "g"))
     out["macro AUC"] = [("" if pd.isna(m) else f"{m:.4f} ± {s:.4f}") for m, s in zip(df["macro_auc"], df["macro_auc_std"])]
@@ -362,20 +364,21 @@ def ablation_summary(ablations: pd.DataFrame) -> str:
 def parser_summary(iou: pd.DataFrame, tuning: pd.DataFrame | None) -> str:
     """What notebook 02 shows, in words, from its tables (``tuning`` None: the dataset's own maps)."""
     lines = []
-    for vocab, per_vocab in iou.groupby("vocabulary", sort=False):
-        miou = per_vocab.query("`class` == 'mean (mIoU)'").set_index("split")["iou"]
-        per = per_vocab.query("split == 'test' and `class` != 'mean (mIoU)'")
+    for (vocab, parser), per_parser in iou.groupby(["vocabulary", "parser"], sort=False):
+        miou = per_parser.query("`class` == 'mean (mIoU)'").set_index("split")["iou"]
+        per = per_parser.query("split == 'test' and `class` != 'mean (mIoU)'")
         chosen = "own maps"
         if tuning is not None:
-            t = tuning[tuning["vocabulary"] == vocab]
+            t = tuning[(tuning["vocabulary"] == vocab) & (tuning["parser"] == parser)]
             best = t[t["chosen"]].iloc[0]
             chosen = f"lr {best.lr:g}, epoch {int(best.epoch)} of {int(t.epoch.max())} chosen on validation mIoU"
         scores = "; mIoU " + ", ".join(f"{s} {v:.3f}" for s, v in miou.items())
         hardest = (". Hardest on test: " + ", ".join(f"{r['class']} {r.iou:.2f}" for _, r in
                                                      per.nsmallest(3, "iou").iterrows())) if len(per) else ""
-        lines.append(f"- **{vocab}** ({per_vocab['class'].nunique() - 1} classes): {chosen}{scores}{hardest}.")
+        name = vocab if tuning is None or tuning["parser"].nunique() == 1 else f"{vocab}, {parser}"
+        lines.append(f"- **{name}** ({per_parser['class'].nunique() - 1} classes): {chosen}{scores}{hardest}.")
     sizes = ""
-    if len(iou) and {"parser_image_hw", "map_hw"} <= set(iou.columns) and tuning is not None:
+    if len(iou) and tuning is not None:
         sizes = (f" The parser sees {iou.parser_image_hw.iloc[0]} photos; its maps are scored at the classifiers' "
                  f"map size, {iou.map_hw.iloc[0]}.")
     if not len(iou):

