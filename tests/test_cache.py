@@ -48,3 +48,25 @@ def test_corrupt_photo_is_named_when_caching(tmp_path, mini_ccp):
     photo.write_bytes(photo.read_bytes()[:3000])
     with pytest.raises(D.DatasetError, match=r"0003\.jpg: corrupt or truncated"):
         cache_photos(ArrayCache(tmp_path), table, (48, 32))
+
+
+def test_a_stored_prefix_is_built_once_even_before_its_photos_are_cached(tmp_path, monkeypatch):
+    """The parser's first call at its own size caches the photos and the prefix together; the next call loads both
+    (the fingerprint names the photos' checksum, so it must be taken after they are cached)."""
+    from sednn import features
+    from sednn.experiment import Run
+    from sednn.parsing import parser_run
+
+    from conftest import require_ccp, write_own_dataset
+
+    manifest = write_own_dataset(tmp_path / "d", require_ccp(), [1, 2, 3, 4, 5, 6, 1005, 1006, 1007, 1008])
+    run = Run.create("smoke", manifest=manifest, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+                     figures_dir=tmp_path / "f", device="cpu")
+    run.prepare_data()
+    builds = []
+    real = features.prefix_features
+    monkeypatch.setattr(features, "prefix_features", lambda *a, **k: builds.append(1) or real(*a, **k))
+    prun = parser_run(run)  # 144x96: nothing cached at that size yet
+    first = prun.prefix_features("image")
+    again = parser_run(run).prefix_features("image")
+    assert len(builds) == 1 and np.array_equal(first, again)

@@ -286,9 +286,9 @@ class Run:
         if stop == 0 or kind is None:
             return None
         masked = kind == "masked"
+        data = self.data(maps if masked else None, with_prefix=None)  # caches the photos first: the fingerprint names
         fingerprint = {"photos": self.array_cache.sha256("photos"), "views": [self.profile.views, self.seed],
-                       "maps": sha256_array(maps) if masked else None}
-        data = self.data(maps if masked else None, with_prefix=None)
+                       "maps": sha256_array(maps) if masked else None}  # them (else the next call rebuilds the store)
         return stored_prefix(self.array_cache, data, self.backbone, stop, torch.device(self.device),
                              self.profile.batch_size * 2, masked, fingerprint)
 
