@@ -19,7 +19,7 @@ import pandas as pd
 from . import paths
 from .data import LABEL_PREFIX, PIXEL_SOURCE, TAGS_SOURCE, load_mat, photo_size, read_label_map
 from .io import DatasetError, write_csv
-from .labels import CCP_DIR, FILE_PATTERN
+from .labels import CCP_DIR, FILE_PATTERN, read_vocabulary
 
 log = logging.getLogger(__name__)
 NUM_FINE_LABELS = 59
@@ -147,8 +147,8 @@ def build_manifest(root: str | Path, min_positives: int = MIN_POSITIVES) -> Mani
 
 def check_vocabulary_names(names: list[str], vocab_path: Path) -> None:
     """The shipped vocabulary must name CCP's pixel values as this copy's label list does."""
-    table = pd.read_csv(vocab_path, dtype={"value": int, "name": str}, keep_default_na=False)
-    listed = dict(zip(table["value"], table["name"]))
+    vocab = read_vocabulary(vocab_path)
+    listed = dict(zip(vocab.values, vocab.value_names))
     if listed != dict(enumerate(names)):
         raise DatasetError(vocab_path, "does not name the pixel values as this CCP copy's label_list.mat does")
 

@@ -19,6 +19,7 @@ CCP is built into this form by ``sednn.ccp``.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import pandas as pd
 import scipy.io
 from PIL import Image
 
-from .io import DatasetError, write_csv, write_json  # noqa: F401  (DatasetError: what every reader raises)
+from .io import DatasetError, atomic_write, read_csv_strings, write_csv, write_json  # noqa: F401  (DatasetError: what every reader raises)
 from .labels import Vocabulary, read_vocabularies
 
 LABEL_PREFIX = "label:"
@@ -159,12 +160,7 @@ def _first_rows(table: pd.DataFrame, mask) -> str:
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """A manifest (format in the module docstring), validated, with absolute paths and each row's ``source``."""
     path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError as e:
-        raise DatasetError(path, "manifest not found") from e
-    except Exception as e:
-        raise DatasetError(path, f"not a readable CSV ({e})") from e
+    table = read_csv_strings(path, "manifest")
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     unknown = [c for c in table.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
                and not c.startswith(LABEL_PREFIX)]
@@ -303,7 +299,7 @@ def write_prepared(dataset: Dataset, folder: str | Path) -> Path:
     """The prepared dataset as a folder: its table, its vocabulary files, ``dataset.json``."""
     folder = Path(folder)
     for vocab in dataset.vocabularies.values():
-        write_csv(folder / Path(vocab.path).name, pd.read_csv(vocab.path, dtype=str, keep_default_na=False))
+        atomic_write(folder / Path(vocab.path).name, lambda p, src=vocab.path: shutil.copyfile(src, p))
     write_json(folder / "dataset.json", {"split": dataset.split, "warnings": dataset.warnings})
     return write_csv(folder / MANIFEST_NAME, dataset.table)
 

@@ -20,6 +20,16 @@ class DatasetError(ValueError):
         self.path, self.problem = Path(path), problem
 
 
+def read_csv_strings(path: str | Path, what: str) -> pd.DataFrame:
+    """A CSV of user input with every cell a string ("" for empty); a missing or unreadable file is named."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError as e:
+        raise DatasetError(path, f"{what} not found") from e
+    except Exception as e:
+        raise DatasetError(path, f"not a readable CSV ({e})") from e
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
     path = Path(path)

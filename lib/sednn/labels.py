@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .io import DatasetError
+from .io import DatasetError, read_csv_strings
 
 NO_MAP = 255  # map value of pixels (and images) without a map
 BACKGROUND = 0  # class index of the background in every vocabulary
@@ -90,12 +89,7 @@ def read_vocabulary(path: str | Path) -> Vocabulary:
     """A vocabulary file, validated: every problem raises DatasetError naming the file and the row."""
     path = Path(path)
     name = vocabulary_name(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError as e:
-        raise DatasetError(path, "vocabulary file not found") from e
-    except Exception as e:
-        raise DatasetError(path, f"not a readable CSV ({e})") from e
+    table = read_csv_strings(path, "vocabulary file")
     missing = [c for c in ("value", "class") if c not in table.columns]
     extra = [c for c in table.columns if c not in ("value", "name", "class")]
     if missing or extra:
