@@ -520,10 +520,11 @@ def test_map_quality_study_on_the_smoke_run(smoke_run, tmp_path):
     study = pd.read_csv(tmp_path / "r" / "map_quality.csv")
     curve_conditions = ["predicted", "blend:0.25", "blend:0.5", "blend:0.75", "ground_truth",
                         "parser:efficientnet_lite2"]
-    assert study.condition.tolist() == ["predicted", *curve_conditions * 2, "presence", "foreground", "shuffled"]
-    assert study.model.tolist() == ["baseline", *["proposed"] * 6, *["input_masking"] * 6, *["proposed"] * 3]
+    assert study.condition.tolist() == ["predicted", *curve_conditions, "predicted", "ground_truth", "presence",
+                                        "foreground", "shuffled"]
+    assert study.model.tolist() == ["baseline", *["proposed"] * 6, *["input_masking"] * 2, *["proposed"] * 3]
     curve = study[study.kind.isin(["parser", "blend", "ground truth"])]
-    assert len(curve) == 12 and (curve.vocabulary == "regions").all() and (study.seeds == 2).all()
+    assert len(curve) == 8 and (curve.vocabulary == "regions").all() and (study.seeds == 2).all()
     prop = curve[curve.model == "proposed"].set_index("condition")
     miou = prop.loc[["predicted", "blend:0.25", "blend:0.5", "blend:0.75", "ground_truth"], "map_test_miou"]
     assert (miou.iloc[1:] > miou.iloc[0]).all() and miou["ground_truth"] > 0.6  # blends move toward the truth
