@@ -39,7 +39,7 @@ figures: reproduce
 resolution: venv
 	$(PY) -m sednn.resolution
 
-# README result blocks from results/ (the runner does this after every run; `--check` only compares).
+# README and docs/ result blocks from results/ (the runner does this after every run; `--check` only compares).
 readme: venv
 	$(PY) -m sednn.readme
 
@@ -59,8 +59,9 @@ train-ddp: venv
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m sednn.launch --profile $(PROFILE) --device $(DEVICE) \
 		$(if $(MANIFEST),--manifest "$(MANIFEST)")
 
+# JupyterLab on the repository root, opened on notebooks/ (the rendered runs are in results/notebooks/).
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks
+	$(PY) -m sednn.lab
 
 clean-runs:
 	rm -rf runs

@@ -55,3 +55,20 @@ def test_committed_rendered_notebooks_show_no_machine_paths():
     for nb in rendered:
         hit = machine_path.search(nb.read_text())
         assert hit is None, f"{nb.relative_to(paths.REPO_ROOT)}: {hit.group(0)!r}"
+
+
+def test_notebooks_are_stored_as_jupyterlab_saves_them():
+    """Opening a notebook in JupyterLab leaves git clean: the installed kernel's display name, nbformat's own JSON
+    layout, and (rendered runs) merged streams and no widget state (sednn.runner.as_jupyterlab_saves)."""
+    import copy
+
+    import nbformat
+
+    from sednn.runner import as_jupyterlab_saves, kernel_display_name
+
+    files = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")) + sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
+    for f in files:
+        text = f.read_text()
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+        assert nb.metadata.kernelspec.display_name == kernel_display_name(), f.name
+        assert nbformat.writes(as_jupyterlab_saves(copy.deepcopy(nb))) + "\n" == text, f"{f} is not as JupyterLab saves it"

@@ -540,3 +540,36 @@ def test_map_quality_study_on_the_smoke_run(smoke_run, tmp_path):
     text = (tmp_path / "r" / "map_quality_verdict.md").read_text()
     assert text.startswith("**What in the map helps.**") and "presence" in text
     assert (tmp_path / "f" / "map_quality.png").stat().st_size > 10_000
+
+
+def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
+    """A full run writes a table per notebook; a rerun of the first notebook only at another commit: RUN.json keeps
+    the second notebook's commit and table, the README run line says the results come from two runs, and the
+    table across resolutions dates the main table by the notebook that wrote it."""
+    from sednn import provenance, readme
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    (tmp_path / "nbs").mkdir()
+    for name, table in (("01_a", "a.csv"), ("02_b", "main_table.csv")):
+        nb.cells = [nbformat.v4.new_code_cell("RESULTS_DIR = None", metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(f"open(RESULTS_DIR + '/{table}', 'w').write('x\\n1\\n')")]
+        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+    kw = dict(notebooks_dir=tmp_path / "nbs", work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+              figures_dir=tmp_path / "f", device="cpu")
+    runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], **kw)
+    first = json.loads((tmp_path / "r" / "RUN.json").read_text())
+    assert [e["tables"] for e in first["notebooks"].values()] == [["a.csv"], ["main_table.csv"]]
+    assert "runs**" not in readme.run_line(tmp_path / "r")
+    old = "0" * 40  # the first run, as if made at an earlier commit
+    first["notebooks"]["02_b"]["git_commit"] = first["notebooks"]["01_a"]["git_commit"] = old
+    (tmp_path / "r" / "RUN.json").write_text(json.dumps(first))
+    record = runner.run_notebooks("smoke", notebooks=["01_a"], **kw)
+    saved = json.loads((tmp_path / "r" / "RUN.json").read_text())
+    assert list(saved["notebooks"]) == ["01_a", "02_b"]
+    assert saved["notebooks"]["01_a"]["git_commit"] == record["git_commit"] != old
+    assert saved["notebooks"]["02_b"]["git_commit"] == old
+    assert provenance.made_by(saved, "main_table.csv")["git_commit"] == old
+    assert provenance.runs(saved) == [(record["git_commit"], ["01_a"]), (old, ["02_b"])]
+    assert f"These results come from 2 runs**: 01_a at `{record['git_commit'][:7]}`; 02_b at `0000000`" \
+        in readme.run_line(tmp_path / "r")

@@ -1,13 +1,59 @@
 """The README's result blocks are generated from results/: a block that differs from the tables fails here."""
+import re
 import shutil
+import subprocess
+from pathlib import Path
 
 from sednn import paths, readme
 
 
-def test_readme_blocks_match_the_committed_results():
+def test_readme_and_docs_blocks_match_the_committed_results():
     names = readme.blocks_in((paths.REPO_ROOT / "README.md").read_text())
-    assert {"run", "verdict", "main_table", "per_seed", "tuning", "ablations", "parser_iou"} <= set(names)
-    assert readme.stale_blocks() == [], "README differs from results/: run `make readme`"
+    assert {"answer", "run", "verdict", "main_table", "per_seed", "tuning", "ablations", "parser_iou",
+            "map_quality", "map_quality_verdict"} <= set(names)
+    assert any(readme.blocks_in(d.read_text()) for d in readme.documents()[1:]), "docs/ has generated blocks"
+    assert readme.stale_everywhere() == [], "README or docs differ from results/: run `make readme`"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation other than - and _ dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(doc: Path) -> set[str]:
+    return {_slug(m) for m in re.findall(r"^#+ (.+)$", doc.read_text(), re.M)}
+
+
+def test_every_link_of_the_readme_and_docs_points_to_a_file_and_heading_that_exist():
+    broken = []
+    for doc in readme.documents():
+        text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)  # code blocks hold commands, not links
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            if not file.exists():
+                broken.append(f"{doc.name}: {target} (no such file)")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+                broken.append(f"{doc.name}: {target} (no such heading)")
+    assert broken == []
+
+
+def test_the_first_screen_gives_the_answer_the_figure_the_commands_and_the_notebooks():
+    first = "\n".join((paths.REPO_ROOT / "README.md").read_text().splitlines()[:40])
+    assert "<!-- /sednn:answer -->" in first and "paper's +15.27 %" in first
+    assert "](figures/summary.png)" in first and "make reproduce" in first and "make test" in first
+    assert first.count("](results/") >= 7  # every rendered notebook
+
+
+def test_no_word_of_how_the_work_was_organised():
+    word = re.compile(r"\b" + "iss" + r"ues?\b", re.I)
+    tracked = subprocess.run(["git", "-C", str(paths.REPO_ROOT), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    hits = [f for f in tracked if f.endswith((".md", ".py", ".ipynb", ".toml", ".yml", "Makefile"))
+            and word.search((paths.REPO_ROOT / f).read_text())]
+    assert hits == []
 
 
 def test_a_hand_edited_number_is_caught_and_regenerated(tmp_path):
@@ -45,3 +91,24 @@ def test_oracle_sentence_follows_the_intervals_of_group_e():
     assert "does not carry" in oracle_sentence(_oracle_rows(gt_ci=(-0.01, 0.1), pred_ci=(-0.05, 0.04)))
     assert "already suffice" in oracle_sentence(_oracle_rows(gt_ci=(0.01, 0.1), pred_ci=(0.01, 0.04)))
     assert oracle_sentence(_oracle_rows((0.01, 0.1), (0.0, 0.1)).query("group == 'main'")) == ""
+
+
+def test_another_parser_replaces_the_default_only_beyond_the_defaults_own_movement(tmp_path):
+    import json
+
+    import pandas as pd
+
+    def block(other_best):
+        rows = [{"vocabulary": "regions", "parser": p, "lr": 0.003, "epoch": e, "val_miou": v,
+                 "chosen": v == max(vals)} for p, vals in (("lite0", [0.50, 0.56, 0.57, 0.58, 0.575, 0.579]),
+                                                          ("lite2", [0.50, 0.55, other_best]))
+                for e, v in enumerate(vals, 1)]
+        pd.DataFrame(rows).to_csv(tmp_path / "parser_tuning.csv", index=False)
+        pd.DataFrame([{"split": "test", "class": "mean (mIoU)", "parser": p, "iou": 0.5} for p in ("lite0", "lite2")]
+                     ).to_csv(tmp_path / "parser_iou.csv", index=False)
+        (tmp_path / "RUN.json").write_text(json.dumps({"profile": {"parser_backbone": "lite0"}}))
+        return readme.parsers_block(tmp_path)
+
+    # lite0's last 5 epochs moved by 0.58 - 0.56 = 0.02
+    assert "`lite2` 0.6100 (+0.0300), more than that: it would become the default parser" in block(0.61)
+    assert "`lite2` 0.5900 (+0.0100), within that: `lite0` stays the default parser" in block(0.59)

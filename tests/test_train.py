@@ -273,3 +273,12 @@ def test_a_real_model_compiles_and_trains_like_eager():
         weights.append(model.head.fc.weight.detach().clone())
     assert abs(losses[0] - losses[1]) < 1e-4
     assert torch.allclose(weights[0], weights[1], atol=1e-5)
+
+
+def test_a_training_is_summarised_in_one_line_with_its_best_epoch():
+    from sednn.train import training_line
+
+    history = [{"epoch": e, "val_score": v, "seconds": 2.0} for e, v in ((1, 0.61), (2, float("nan")), (3, 0.66),
+                                                                         (4, 0.64))]
+    assert training_line("baseline-garments-m1_s0", history) == \
+        "baseline-garments-m1_s0: 4 epochs, best epoch 3 (validation 0.6600), 8 s"

@@ -80,7 +80,7 @@ def bench_model(name: str, prof, dev, num_labels: int):
     torch.manual_seed(0)
     num_classes = L.ccp_vocabulary(prof.vocabulary).num_classes
     if name == PARSER:
-        model = SemanticParser(create_backbone("efficientnet_lite0", pretrained=False), num_classes)
+        model = SemanticParser(create_backbone(prof.parser_backbone, pretrained=False), num_classes)
         model.backbone.freeze(prof.freeze_stages)
     else:
         model = create_model(name, num_labels, num_classes, pretrained=False)

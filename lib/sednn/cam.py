@@ -249,7 +249,7 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
 def cams_for_pairs(run, models: list[str], seed: int, pairs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Grad-CAMs of each model for given (row, label_index) pairs."""
     data, device = photo_data(run), torch.device(run.device)
-    x, m, _, _ = data.batch(torch.as_tensor(pairs["row"].to_numpy()), device)
+    x, m, _, _ = data.batch(torch.as_tensor(pairs["row"].to_numpy(copy=True)), device)  # pandas' view is read-only
     return {name: grad_cam(load_main(run, name, seed).to(device), x, m, pairs["label_index"].to_numpy())
             for name in models}
 

@@ -7,6 +7,7 @@ The parser lives in ``sednn.parsing``, the classifiers (tuning, seeds, ablation 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -81,7 +82,8 @@ class Run:
             check_own_results_dir(run.results_dir)
         for d in (run.work_dir, run.results_dir, run.figures_dir):
             d.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # one line per training, on stdout: a notebook shows it as plain output, not as a red error box
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         seed_everything(seed)
         return run
 

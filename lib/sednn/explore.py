@@ -74,7 +74,12 @@ class Explorer:
                 plt.close(fig)
 
         def new_image(change):
-            label.options = self.labels_of(change["new"])  # triggers redraw through the label observer
+            # new options keep the value when the first label is the same, so no label event follows: redraw here,
+            # once, with the label observer off while the options change
+            label.unobserve(redraw, names="value")
+            label.options = self.labels_of(change["new"])
+            label.observe(redraw, names="value")
+            redraw()
 
         image.observe(new_image, names="value")
         label.observe(redraw, names="value")

@@ -61,7 +61,7 @@ PROFILES = {
                      stage_variants=True, bootstrap=50, cam_images=2, localization_images=4, min_positives=50,
                      parser_image_hw=(144, 96), other_parsers=("efficientnet_lite2",)),
     # Default of `make reproduce`: the whole dataset on a 2-core CPU, three seeds, the tuning grid. The parser
-    # sees 288x192 photos: at 192x128 the regions parser stops short of the 0.55 test mIoU target (issue 9).
+    # sees 288x192 photos: at 192x128 the regions parser stays below 0.55 test mIoU.
     "cpu": Profile("cpu", max_images=None, image_hw=(192, 128), map_stride=4, epochs=8, batch_size=32,
                    seeds=(0, 1, 2), lr=3e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=8,
                    parser_epochs=20, parser_lrs=(3e-3, 1e-2), vocabulary="garments", other_vocabulary=True,

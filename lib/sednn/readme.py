@@ -1,6 +1,6 @@
-"""README blocks generated from ``results/``, so the numbers there cannot drift from the tables.
+"""Blocks of README.md and docs/*.md generated from ``results/``, so the numbers there cannot drift from the tables.
 
-Each block sits between ``<!-- sednn:NAME -->`` and ``<!-- /sednn:NAME -->`` in README.md.
+Each block sits between ``<!-- sednn:NAME -->`` and ``<!-- /sednn:NAME -->``.
 
     python -m sednn.readme            # rewrite the blocks from results/ (the runner does it after a run)
     python -m sednn.readme --check    # exit 1 when a block differs from what results/ gives
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from . import paths, provenance
 from .io import write_text
 
 BLOCK = re.compile(r"(<!-- sednn:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /sednn:(?P=name) -->)", re.S)
@@ -30,12 +30,22 @@ def run_line(results: Path) -> str:
     p = r["profile"]
     times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["notebook_seconds"].items())
     parser_hw = p.get("parser_image_hw")
-    parser = f", parser at {parser_hw[0]}x{parser_hw[1]}" if parser_hw else ""
+    encoder = p.get("parser_backbone", "efficientnet_lite0").replace("efficientnet_lite", "Lite")  # older runs: Lite0
+    parser = f", {encoder} parser" + (f" at {parser_hw[0]}x{parser_hw[1]}" if parser_hw else "")
     return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}{parser}, {p['epochs']} epochs, "
             f"model seeds {', '.join(map(str, r['model_seeds']))}, lr multiplier grid "
             f"{', '.join(f'{m:g}' for m in p['lr_mults'])}), split seed {r['split_seed']}, device **{r['device']}**"
             f" ({r.get('gpu') or r.get('cpu_model')}, {r['torch_threads']} threads), commit `{r['git_commit'][:7]}`, "
-            f"{r['total_seconds'] / 60:.1f} minutes ({times}).{resumed_note(r)}\n")
+            f"{r['total_seconds'] / 60:.1f} minutes ({times}).{resumed_note(r)}{several_runs_note(r)}\n")
+
+
+def several_runs_note(r: dict) -> str:
+    """Results of more than one run (a partial rerun): which notebooks each commit made."""
+    groups = provenance.runs(r)
+    if len(groups) < 2:
+        return ""
+    return (" **These results come from " + f"{len(groups)} runs**: " + "; ".join(
+        f"{', '.join(names)} at `{commit[:7]}`" for commit, names in groups) + " (`RUN.json`, `notebooks`).")
 
 
 def resumed_note(r: dict) -> str:
@@ -46,6 +56,32 @@ def resumed_note(r: dict) -> str:
     times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in over.items())
     return (f" Resumed after {len(r['earlier_invocations'])} stopped invocation(s); over all of them "
             f"{r['total_seconds_all_invocations'] / 60:.1f} minutes ({times}).")
+
+
+LAST_EPOCHS = 5  # the default parser's validation mIoU over its last epochs: how much it moves on its own
+
+
+def parsers_block(results: Path) -> str:
+    """Test IoU per class of every parser a run trained (its encoder), side by side, and whether another encoder
+    beats the default one on validation mIoU by more than the default's own movement over its last epochs."""
+    iou = _csv(results, "parser_iou").query("split == 'test'")
+    table = iou.pivot_table(index="class", columns="parser", values="iou", sort=False)
+    table.columns = [f"test IoU, {c}" for c in table.columns]
+    tuning = _csv(results, "parser_tuning")
+    default = json.loads((results / "RUN.json").read_text())["profile"]["parser_backbone"]
+    chosen = tuning[tuning.chosen].set_index("parser")["val_miou"]
+    own = tuning[(tuning.parser == default) & (tuning.lr == tuning[tuning.chosen & (tuning.parser == default)].lr.iloc[0])]
+    last = own.sort_values("epoch").val_miou.iloc[-LAST_EPOCHS:]
+    spread = last.max() - last.min()
+    parts = []
+    for parser, score in chosen.drop(default).items():
+        gain = score - chosen[default]
+        verdict = ("more than that: it would become the default parser" if gain > spread else
+                   f"within that: `{default}` stays the default parser")
+        parts.append(f"`{parser}` {score:.4f} ({gain:+.4f}), {verdict}")
+    sentence = (f"Validation mIoU of the chosen epoch (the choice's measure): `{default}` {chosen[default]:.4f}, which "
+                f"moved by {spread:.4f} over its last {LAST_EPOCHS} epochs; " + "; ".join(parts) + ".")
+    return table.round(3).reset_index().to_markdown(index=False) + "\n\n" + sentence + "\n"
 
 
 def parser_block(results: Path) -> str:
@@ -121,8 +157,28 @@ def optional(name: str, block, missing: str):
     return render
 
 
+def _text(name: str):
+    return lambda r: (r / name).read_text()
+
+
+def _answer(results: Path) -> str:
+    from .summary import answer  # summary pulls in the plots; the other blocks need only pandas
+
+    return answer(results)
+
+
+MAP_QUALITY = "map_quality"
 BLOCKS = {
+    "answer": _answer,
     "run": run_line,
+    "run_map_quality": optional(f"{MAP_QUALITY}/RUN.json", lambda r: run_line(r / MAP_QUALITY),
+                                f"No finished `{MAP_QUALITY}` run yet: `make reproduce PROFILE={MAP_QUALITY}`.\n"),
+    "map_quality": optional(f"{MAP_QUALITY}/map_quality.md", _text(f"{MAP_QUALITY}/map_quality.md"),
+                            "No map-quality study yet.\n"),
+    "map_quality_verdict": optional(f"{MAP_QUALITY}/map_quality_verdict.md",
+                                    _text(f"{MAP_QUALITY}/map_quality_verdict.md"), "No map-quality study yet.\n"),
+    "map_quality_parsers": optional(f"{MAP_QUALITY}/parser_iou.csv", lambda r: parsers_block(r / MAP_QUALITY),
+                                    "No map-quality study yet.\n"),
     **{f"run_{p}": optional(f"{p}/RUN.json", lambda r, p=p: run_line(r / p),
                             f"No finished `{p}` run yet: `make reproduce PROFILE={p}`.\n")
        for p in paths.RESOLUTION_PROFILES if p != paths.DEFAULT_PROFILE},
@@ -151,6 +207,11 @@ def blocks_in(text: str) -> dict[str, str]:
     return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
 
 
+def documents(root: Path = paths.REPO_ROOT) -> list[Path]:
+    """The files with generated blocks: README.md and the pages under docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
 def stale_blocks(readme: Path = paths.REPO_ROOT / "README.md", results: Path = paths.RESULTS_DIR) -> list[str]:
     """Names of the blocks of ``readme`` that differ from what ``results`` gives."""
     current = blocks_in(readme.read_text())
@@ -168,16 +229,25 @@ def update(readme: Path = paths.REPO_ROOT / "README.md", results: Path = paths.R
     return [n for n, body in blocks_in(text).items() if fresh[n] != body]
 
 
+def stale_everywhere(root: Path = paths.REPO_ROOT, results: Path = paths.RESULTS_DIR) -> list[str]:
+    """``file: block`` for every stale block of every document."""
+    return [f"{doc.relative_to(root)}: {name}" for doc in documents(root) for name in stale_blocks(doc, results)]
+
+
+def update_everywhere(root: Path = paths.REPO_ROOT, results: Path = paths.RESULTS_DIR) -> list[str]:
+    return [f"{doc.relative_to(root)}: {name}" for doc in documents(root) for name in update(doc, results)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sednn.readme", description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only report blocks that differ from results/")
     args = ap.parse_args(argv)
     if args.check:
-        stale = stale_blocks()
-        print("README blocks differ from results/: " + ", ".join(stale) if stale else "README matches results/")
+        stale = stale_everywhere()
+        print("blocks differ from results/: " + ", ".join(stale) if stale else "README and docs match results/")
         return 1 if stale else 0
-    changed = update()
-    print("README blocks rewritten: " + (", ".join(changed) or "none changed"))
+    changed = update_everywhere()
+    print("blocks rewritten: " + (", ".join(changed) or "none changed"))
     return 0
 
 

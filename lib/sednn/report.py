@@ -397,6 +397,12 @@ def data_summary(table: pd.DataFrame, labels: pd.DataFrame, skipped: dict) -> st
             f"down to {', '.join(f'{r.label} ({r.positives})' for r in rare.itertuples())} positive images.")
 
 
+def _moves(before: float, after: float) -> str:
+    """'falls from 0.700 to 0.564 (-0.136)': the direction in words, so no sign has to be read."""
+    verb = "falls" if after < before else "rises" if after > before else "stays"
+    return f"{verb} from {before:.3f} to {after:.3f} ({after - before:+.3f})"
+
+
 def attention_summary(localization: pd.DataFrame | None, swap: pd.DataFrame | None, gates: pd.DataFrame) -> str:
     """What notebook 06 shows, in words, from its tables (first seed's models; None: not possible here)."""
     parts = []
@@ -409,8 +415,10 @@ def attention_summary(localization: pd.DataFrame | None, swap: pd.DataFrame | No
                      f"localized: `{best}` ({loc.loc[best, 'energy_inside']:.3f}).")
     if swap is not None:
         sw = swap.set_index("model")
-        parts.append(f"Background swap, macro AUC drop: proposed {sw.loc['proposed', 'drop']:+.4f}, baseline "
-                     f"{sw.loc['baseline', 'drop']:+.4f}.")
+        parts.append("With the background swapped for another photo's, " + ", ".join(
+            f"{m}'s macro AUC {_moves(r.macro_auc_original, r.macro_auc_swapped)}"
+            for m, r in sw.loc[["baseline", "proposed"]].iterrows()) + " (a smaller fall: less reliance on the "
+            "background).")
     stage = gates.groupby("stage")[["gate_std_over_images", "mean_abs_change"]].mean()
     parts.append("Channel gate: " + "; ".join(f"stage {int(s)} varies over images by {r.gate_std_over_images:.3f} "
                                               f"and moves by {r.mean_abs_change:.3f} without the map"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths, plots
+from . import paths, plots, provenance
 from .io import save_figure, write_csv, write_text
 from .report import claim, markdown_summary
 
 PROFILES = paths.RESOLUTION_PROFILES
-# Targets that cover a few pixels at 192x128 (the list, as far as CCP's targets have them).
+# Targets that cover a few pixels at 192x128 (as far as CCP's targets have them).
 SMALL_ITEMS = ("belt", "bracelet", "glasses", "necklace", "ring", "sunglasses", "wallet", "watch")
 
 
@@ -48,7 +48,7 @@ def table(dirs: dict[str, Path]) -> pd.DataFrame:
         df = pd.read_csv(d / "main_table.csv")
         df.insert(0, "resolution", _resolution(run["profile"]["image_hw"]))
         df.insert(0, "profile", name)
-        df["commit"] = (run.get("git_commit") or "")[:7]
+        df["commit"] = (provenance.made_by(run, "main_table.csv").get("git_commit") or "")[:7]
         parts.append(df)
     out = pd.concat(parts, ignore_index=True)
     order = {m: i for i, m in enumerate(dict.fromkeys(out["model"]))}  # models in main-table order

@@ -4,7 +4,9 @@
 
 Executed copies go to ``<work_dir>/notebooks/`` and, for readers, to ``<results>/notebooks/`` (outputs kept);
 tables to results/ and figures to figures/ (other profiles than ``cpu``: to their ``<profile>/`` subfolders); ``results/RUN.json`` records commit, profile, seeds, the machine
-(CPU model or GPU name, threads, numerics-relevant torch settings), versions and per-notebook times.
+(CPU model or GPU name, threads, numerics-relevant torch settings), versions and per-notebook times, and for every
+notebook the commit, device and machine it ran on and the tables and figures it wrote (``sednn.provenance``): a
+partial rerun (``--notebooks``) replaces only the entries of the notebooks it ran.
 A failing notebook stops the run, is named with its cell, and the exit code is non-zero.
 
 A run that is stopped (killed, or failed) resumes where it was when started again at the same commit: notebooks
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -24,7 +27,7 @@ from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
-from . import paths
+from . import paths, provenance
 from .io import atomic_write, write_json
 from .profiles import PROFILES, get_profile
 
@@ -126,15 +129,55 @@ def seconds_over_invocations(record: dict) -> dict:
 
 def write_for_readers(executed: Path, rendered: Path) -> None:
     """The executed notebook as readers get it: paths under the repository it ran in made repo-relative, and paths
-    beside it (the shared data) relative to it, so no machine's folders show. That repository is the one papermill
-    read the notebook from; a notebook already written for readers is left as it is."""
+    beside it (the shared data) relative to it, so no machine's folders show; then in the form JupyterLab saves
+    (``as_jupyterlab_saves``), so that opening it leaves it unchanged. That repository is the one papermill read the
+    notebook from; a notebook already written for readers is left as it is."""
+    import nbformat
+
     text = executed.read_text()
     root = Path(json.loads(text)["metadata"]["papermill"]["input_path"]).parent.parent
     if root.is_absolute():
         text = text.replace(f"{root}/", "")
         if root.parent != root.parent.parent:  # not directly under the filesystem root
             text = text.replace(f"{root.parent}/", "../")
-    atomic_write(rendered, lambda p: p.write_text(text))
+    nb = as_jupyterlab_saves(nbformat.reads(text, as_version=nbformat.NO_CONVERT))
+    atomic_write(rendered, lambda p: nbformat.write(nb, str(p)))
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def kernel_display_name(name: str = "python3") -> str | None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        return KernelSpecManager().get_kernel_spec(name).display_name
+    except NoSuchKernel:
+        return None
+
+
+def as_jupyterlab_saves(nb):
+    """What JupyterLab would change when it opens and autosaves a notebook, done here: the installed kernel's display
+    name, consecutive stream outputs of one stream merged into one, and no widget views or state (a finished
+    run's widgets have no kernel to talk to; interactive widgets are for JupyterLab sessions)."""
+    spec = nb.metadata.get("kernelspec")
+    if spec and (display := kernel_display_name(spec.get("name", "python3"))):
+        spec["display_name"] = display
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.outputs:
+            if WIDGET_VIEW in out.get("data", {}):
+                continue
+            if out.output_type == "stream" and outputs and outputs[-1].output_type == "stream" \
+                    and outputs[-1].name == out.name:
+                outputs[-1].text += out.text
+                continue
+            outputs.append(out)
+        cell.outputs = outputs
+    return nb
 
 
 def now_iso() -> str:
@@ -169,7 +212,9 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
               "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
     record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
               "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
-              "started": now_iso(), "parameters": params, "notebook_seconds": {}}
+              "started": now_iso(), "parameters": params, "notebook_seconds": {}, "notebooks": {}}
+    # headless kernels inherit this: no progress bars in the saved notebooks (JupyterLab users still get them)
+    os.environ["TQDM_DISABLE"] = "1"
     earlier = earlier_invocations(work, record)
     if earlier:
         record["earlier_invocations"] = earlier
@@ -179,7 +224,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         print(f"[sednn] {name} ({profile}) ...", flush=True)
         record["in_progress"] = {"notebook": name, "since": now_iso()}
         write_json(work / "RUN.json", record)
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         try:
             headless = {"INTERACTIVE": False} if "INTERACTIVE" in pm.inspect_notebook(str(src)) else {}
             pm.execute_notebook(str(src), str(executed / src.name), parameters={**params, **headless},
@@ -198,6 +243,10 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
             raise NotebookFailed(f"notebook {name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                                  f"{e.ename}: {e.evalue}\n  executed copy: {executed / src.name}") from None
         record["notebook_seconds"][name] = round(time.perf_counter() - t0, 1)
+        record["notebooks"][name] = provenance.entry(
+            record, record["notebook_seconds"][name], now_iso(),
+            provenance.written_since(results, started, provenance.TABLE_SUFFIXES),
+            provenance.written_since(figures, started, provenance.FIGURE_SUFFIXES))
         del record["in_progress"]
         write_json(work / "RUN.json", record)
         write_for_readers(executed / src.name, rendered / src.name)
@@ -212,13 +261,15 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         over = seconds_over_invocations(record)
         record.update(notebook_seconds_all_invocations=over, total_seconds_all_invocations=round(sum(over.values()), 1))
     write_json(work / "RUN.json", record)
-    write_json(results / "RUN.json", record)
+    previous = json.loads((results / "RUN.json").read_text()) if (results / "RUN.json").exists() else None
+    write_json(results / "RUN.json", {**record, "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
     if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
-        from . import resolution
-        from .readme import update
+        from . import resolution, summary
+        from .readme import update_everywhere
 
         resolution.write()  # the table across resolutions, from whichever profiles have results
-        update(paths.REPO_ROOT / "README.md", paths.RESULTS_DIR)
+        summary.write()  # figures/summary.png, from every run there is
+        update_everywhere()
     return record
 
 

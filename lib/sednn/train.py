@@ -346,9 +346,18 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
             written = time.monotonic()
         dist.barrier()
         if rank == 0:
-            log.info("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
+            log.debug("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
+    if rank == 0 and history:
+        log.info("%s", training_line(desc, history))
     load_best(model, ckpt_dir, device)
     return history
+
+
+def training_line(desc: str, history: list[dict]) -> str:
+    """One line per training for the notebooks' output: epochs, the best epoch and its validation score, time."""
+    best = max(history, key=lambda h: -math.inf if math.isnan(h["val_score"]) else h["val_score"])
+    return (f"{desc}: {history[-1]['epoch']} epochs, best epoch {best['epoch']} (validation {best['val_score']:.4f}), "
+            f"{sum(h['seconds'] for h in history):.0f} s")
 
 
 def epoch_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator):
