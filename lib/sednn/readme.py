@@ -69,8 +69,9 @@ def parsers_block(results: Path) -> str:
     table.columns = [f"test IoU, {c}" for c in table.columns]
     tuning = _csv(results, "parser_tuning")
     default = json.loads((results / "RUN.json").read_text())["profile"]["parser_backbone"]
-    chosen = tuning[tuning.chosen].set_index("parser")["val_miou"]
-    own = tuning[(tuning.parser == default) & (tuning.lr == tuning[tuning.chosen & (tuning.parser == default)].lr.iloc[0])]
+    picked = tuning[tuning.chosen].set_index("parser")
+    chosen = picked["val_miou"]
+    own = tuning[(tuning.parser == default) & (tuning.lr == picked.loc[default, "lr"])]
     last = own.sort_values("epoch").val_miou.iloc[-LAST_EPOCHS:]
     spread = last.max() - last.min()
     parts = []

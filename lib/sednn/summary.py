@@ -34,11 +34,13 @@ def forest(results_root: Path = paths.RESULTS_DIR) -> pd.DataFrame:
         (parts if to is None else to).extend(
             {**r, "paper_delta": PAPER_REL_AUC_IMPROVEMENT_PCT / 100 * baseline_auc} for r in rows)
 
-    for name, d in resolution.available(results_root).items():
-        main = pd.read_csv(d / "main_table.csv")
+    dirs = resolution.available(results_root)
+    every = resolution.table(dirs)  # every run's main table, with its resolution
+    for name, d in dirs.items():
+        main = every[every.profile == name]
         base = main.set_index("model").loc["baseline", "macro_auc"]
-        hw = resolution.table({name: d}).resolution.iloc[0]
-        rows = _rows(main[main.model != "baseline"], f"{hw} ({name}), all test images", lambda r: r.model)
+        rows = _rows(main[main.model != "baseline"], f"{main.resolution.iloc[0]} ({name}), all test images",
+                     lambda r: r.model)
         abl = pd.read_csv(d / "ablations.csv") if (d / "ablations.csv").exists() else pd.DataFrame()
         if len(abl):
             key = abl[abl.group.isin(KEY_ABLATIONS) & (abl.model != "baseline")]
