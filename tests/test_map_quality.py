@@ -103,3 +103,10 @@ def test_the_sentence_says_label_information_only_when_presence_matches_the_orac
     assert "more than label information, so where the classes are matters" in short
     unresolved = MQ.sentence(study([-0.05] * 4, (0.0, -0.02, 0.02)), (0.01, -0.02, 0.04))
     assert "Neither presence-only maps" in unresolved
+
+
+def test_input_masking_joins_the_curve_only_where_the_profile_trains_it():
+    from sednn.profiles import get_profile
+    assert MQ.curve_models(get_profile("cpu")) == ["proposed", "input_masking"]
+    assert MQ.curve_models(get_profile("map_quality")) == ["proposed"]  # its ends are the cpu run's ablation (e)
+    assert MQ.curve_models(get_profile("cpu", alternatives=("late_fusion",))) == ["proposed"]

@@ -2,8 +2,8 @@
 
 On the pixel-annotated rows, with the oracle vocabulary's maps (CCP: ``regions``), the proposed model is trained
 and tested with maps of controlled quality (``sednn.map_conditions``): the parser's, blends toward the ground truth,
-the ground truth, other encoders' parsers, and the three controls; input masking with the parser's maps and the
-ground truth. Every arm is trained
+the ground truth, other encoders' parsers, and the three controls; input masking, where the profile trains it, with
+the parser's maps and the ground truth. Every arm is trained
 like the others (the model's chosen lr multiplier, every seed of the profile) and compared with the baseline of the
 same rows; each condition's maps get their own measured test mIoU.
 """
@@ -22,11 +22,17 @@ from .parsing import confusion, iou_from_confusion
 from .report import compare
 
 LEVELS = (0.25, 0.5, 0.75)  # blend weights of the ground truth, strictly between the parser's maps and it
-CURVE_MODELS = ("proposed", "input_masking")
 CURVE = ("predicted", *(f"blend:{a:g}" for a in LEVELS), "ground_truth")
 # Input masking at the curve's ends only: each of its conditions costs a masked prefix store of every image and view
-# besides its trainings, which the study's 60-minute budget on 2 cores does not hold.
+# besides its trainings. The ends are the arms of ablation (e), so a profile that runs (e) has them already.
 ENDS = ("predicted", "ground_truth")
+MASKING = "input_masking"
+
+
+def curve_models(profile) -> list[str]:
+    """The models trained along the curve: the proposed model, and input masking where the profile trains it (the
+    ``map_quality`` profile does not: it would take the study past its 60 minutes on 2 cores)."""
+    return ["proposed", *([MASKING] if MASKING in C.alternatives(profile) else [])]
 
 
 def rows_kind(run: Run) -> str:
@@ -47,7 +53,7 @@ def arms(run: Run) -> dict[str, Arm]:
     """Row name -> arm: the baseline, each curve model at each curve condition, the proposed model's controls."""
     vocab, rows = run.oracle_vocabulary, rows_kind(run)
     out = {"baseline": Arm("baseline", vocab, "predicted", rows)}
-    for model in CURVE_MODELS:
+    for model in curve_models(run.profile):
         out.update({f"{model} ({c})": Arm(model, vocab, c, rows) for c in conditions(run, model)})
     out.update({f"proposed ({c})": Arm("proposed", vocab, c, rows) for c in CONTROLS})
     return out
