@@ -72,3 +72,57 @@ def test_notebooks_are_stored_as_jupyterlab_saves_them():
         nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
         assert nb.metadata.kernelspec.display_name == kernel_display_name(), f.name
         assert nbformat.writes(as_jupyterlab_saves(copy.deepcopy(nb))) + "\n" == text, f"{f} is not as JupyterLab saves it"
+
+
+RENDERED_BUDGET_MB = 15
+
+
+def test_committed_rendered_notebooks_are_compact():
+    """Every committed rendered notebook stores photo-like figures as JPEG (sednn.runner.compact_images leaves it
+    unchanged), and all of them together stay under 15 MB."""
+    import copy
+
+    import nbformat
+
+    from sednn.runner import compact_images
+
+    files = sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
+    assert files
+    for f in files:
+        nb = nbformat.read(f, as_version=nbformat.NO_CONVERT)
+        assert compact_images(copy.deepcopy(nb)) == nb, f"{f}: figures that JPEG would halve"
+    assert sum(f.stat().st_size for f in files) < RENDERED_BUDGET_MB * 2**20
+
+
+def test_photo_figures_become_jpeg_and_plots_stay_png(ccp_root):
+    import base64
+    import io
+
+    import matplotlib
+    import nbformat
+    from matplotlib import pyplot as plt
+    from PIL import Image
+
+    from sednn.runner import compact_images
+
+    matplotlib.use("Agg")
+
+    def png_of(draw):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        draw(ax)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    photo = png_of(lambda ax: ax.imshow(Image.open(ccp_root / "photos" / "0001.jpg")))
+    plot = png_of(lambda ax: ax.plot([0, 1, 2], [0.6, 0.7, 0.65]))
+    outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"},
+                                      metadata={"image/png": {"width": 600}}) for png in (photo, plot)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=outputs)])
+    photo_out, plot_out = compact_images(nb).cells[0].outputs
+    assert set(photo_out.data) == {"image/jpeg", "text/plain"} and photo_out.metadata == {"image/jpeg": {"width": 600}}
+    assert 2 * len(photo_out.data["image/jpeg"]) < len(photo)
+    assert Image.open(io.BytesIO(base64.b64decode(photo_out.data["image/jpeg"]))).size == \
+        Image.open(io.BytesIO(base64.b64decode(photo))).size
+    assert plot_out.data["image/png"] == plot  # flat colours: PNG is the smaller

@@ -282,3 +282,16 @@ def test_a_training_is_summarised_in_one_line_with_its_best_epoch():
                                                                          (4, 0.64))]
     assert training_line("baseline-garments-m1_s0", history) == \
         "baseline-garments-m1_s0: 4 epochs, best epoch 3 (validation 0.6600), 8 s"
+
+
+def test_read_only_arrays_become_tensors_without_copy_or_warning():
+    import warnings
+
+    images = np.zeros((4, 8, 6, 3), np.uint8)
+    maps = np.ones((4, 2, 2, 2), np.uint8)
+    for a in (images, maps):
+        a.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = TensorData.from_arrays(images, maps, np.zeros((4, 3)), (0.5,) * 3, (0.5,) * 3)
+    assert data.images.data_ptr() == images.ctypes.data and data.maps.data_ptr() == maps.ctypes.data

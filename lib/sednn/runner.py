@@ -16,7 +16,9 @@ finished and how long it had been in the notebook it stopped in, so the times of
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -130,7 +132,8 @@ def seconds_over_invocations(record: dict) -> dict:
 def write_for_readers(executed: Path, rendered: Path) -> None:
     """The executed notebook as readers get it: paths under the repository it ran in made repo-relative, and paths
     beside it (the shared data) relative to it, so no machine's folders show; then in the form JupyterLab saves
-    (``as_jupyterlab_saves``), so that opening it leaves it unchanged. That repository is the one papermill read the
+    (``as_jupyterlab_saves``), so that opening it leaves it unchanged, with photo-like figures as JPEG
+    (``compact_images``). That repository is the one papermill read the
     notebook from; a notebook already written for readers is left as it is."""
     import nbformat
 
@@ -140,8 +143,37 @@ def write_for_readers(executed: Path, rendered: Path) -> None:
         text = text.replace(f"{root}/", "")
         if root.parent != root.parent.parent:  # not directly under the filesystem root
             text = text.replace(f"{root.parent}/", "../")
-    nb = as_jupyterlab_saves(nbformat.reads(text, as_version=nbformat.NO_CONVERT))
+    nb = compact_images(as_jupyterlab_saves(nbformat.reads(text, as_version=nbformat.NO_CONVERT)))
     atomic_write(rendered, lambda p: nbformat.write(nb, str(p)))
+
+
+JPEG_QUALITY = 85
+
+
+def compact_images(nb, quality: int = JPEG_QUALITY):
+    """Inline PNG figures that JPEG stores in less than half the bytes (grids of photos, Grad-CAM overlays) as JPEG:
+    the rendered notebooks stay small enough to commit and open; plots with flat colours, which PNG stores well,
+    stay PNG. The full-resolution figures are the PNG files under figures/."""
+    from PIL import Image
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            png = base64.b64decode(data["image/png"])
+            image = Image.open(io.BytesIO(png))
+            if image.mode in ("RGBA", "LA", "P"):
+                image = image.convert("RGBA")
+                image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image)
+            buf = io.BytesIO()
+            image.convert("RGB").save(buf, "JPEG", quality=quality, optimize=True)
+            if 2 * buf.tell() < len(png):
+                del data["image/png"]
+                data["image/jpeg"] = base64.b64encode(buf.getvalue()).decode("ascii")
+                if "image/png" in out.get("metadata", {}):
+                    out["metadata"]["image/jpeg"] = out["metadata"].pop("image/png")
+    return nb
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -43,6 +44,14 @@ def seed_everything(seed: int) -> None:
 
 
 # --------------------------------------------------------------------------- data on device
+def _shared(array: np.ndarray) -> torch.Tensor:
+    """A tensor on ``array``'s memory, no copy. Arrays may come read-only (views of a file's or an image's buffer),
+    which torch warns about; nothing writes to these tensors, so that warning is silenced for them alone."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array)
+
+
 @dataclass
 class TensorData:
     """Cached arrays as tensors (optionally already on the GPU); batches are cut by index.
@@ -73,9 +82,9 @@ class TensorData:
             thetas = view_thetas(len(images), 1, 0)
         if (features is None) != (start == 0):
             raise ValueError("stored prefix features and a start stage > 0 go together")
-        return cls(torch.as_tensor(images).to(dev), torch.from_numpy(maps).to(dev),
+        return cls(_shared(images).to(dev), _shared(maps).to(dev),
                    torch.from_numpy(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std),
-                   thetas.to(dev), None if features is None else torch.from_numpy(features).to(dev), start)
+                   thetas.to(dev), None if features is None else _shared(features).to(dev), start)
 
     def __len__(self) -> int:
         return len(self.images)
