@@ -289,9 +289,10 @@ def test_read_only_arrays_become_tensors_without_copy_or_warning():
 
     images = np.zeros((4, 8, 6, 3), np.uint8)
     maps = np.ones((4, 2, 2, 2), np.uint8)
-    for a in (images, maps):
+    targets = np.zeros((4, 3), np.float32)
+    for a in (images, maps, targets):
         a.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        data = TensorData.from_arrays(images, maps, np.zeros((4, 3)), (0.5,) * 3, (0.5,) * 3)
+        data = TensorData.from_arrays(images, maps, targets, (0.5,) * 3, (0.5,) * 3)
     assert data.images.data_ptr() == images.ctypes.data and data.maps.data_ptr() == maps.ctypes.data

@@ -83,7 +83,7 @@ class TensorData:
         if (features is None) != (start == 0):
             raise ValueError("stored prefix features and a start stage > 0 go together")
         return cls(_shared(images).to(dev), _shared(maps).to(dev),
-                   torch.from_numpy(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std),
+                   _shared(np.asarray(targets, np.float32)).to(dev), tuple(mean), tuple(std),
                    thetas.to(dev), None if features is None else _shared(features).to(dev), start)
 
     def __len__(self) -> int:
