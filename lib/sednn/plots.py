@@ -136,7 +136,9 @@ def training_curves(history: pd.DataFrame):
 def cam_grid(photos, maps, cams: dict[str, np.ndarray], titles: list[str], suptitle: str, vocab: Vocabulary):
     """Rows: image pairs; columns: photo, semantic map (argmax), one CAM overlay per model."""
     n, names = len(photos), list(cams)
-    fig, axes = plt.subplots(n, 2 + len(names), figsize=(2 * (2 + len(names)), 3 * n), squeeze=False)
+    # constrained: the title sits on the first row instead of above a band the row heights leave empty
+    fig, axes = plt.subplots(n, 2 + len(names), figsize=(2 * (2 + len(names)), 3 * n), squeeze=False,
+                             layout="constrained")
     for i in range(n):
         h, w = photos[i].shape[:2]
         region = maps[i].argmax(0).repeat(h // maps.shape[2], 0).repeat(w // maps.shape[3], 1)
