@@ -47,14 +47,26 @@ def test_python_versions_gpu_machines_run_are_admitted_and_the_conda_one_among_t
     assert conda in spec
 
 
-def test_committed_rendered_notebooks_show_no_machine_paths():
-    """Readers see repo-relative paths (sednn.runner.write_for_readers), not the folders of the machine that ran."""
+def test_committed_results_show_no_machine_paths():
+    """Readers see repo-relative paths (sednn.runner.as_readers_see), not the folders of the machine that ran: in the
+    rendered notebooks, the runs' RUN.json, the tables and the docs."""
     machine_path = re.compile(r"(^|[^A-Za-z0-9_.])/(work|tmp|home|root|Users|mnt|opt|usr|var)/")
-    rendered = sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
-    assert len(rendered) >= 6
-    for nb in rendered:
-        hit = machine_path.search(nb.read_text())
-        assert hit is None, f"{nb.relative_to(paths.REPO_ROOT)}: {hit.group(0)!r}"
+    files = [f for f in sorted(paths.RESULTS_DIR.rglob("*")) if f.suffix in {".ipynb", ".json", ".csv", ".md"}]
+    files += [paths.REPO_ROOT / "README.md", *sorted((paths.REPO_ROOT / "docs").glob("*.md"))]
+    assert len([f for f in files if f.suffix == ".ipynb"]) >= 6 and len([f for f in files if f.name == "RUN.json"]) >= 4
+    for f in files:
+        hit = machine_path.search(f.read_text())
+        assert hit is None, f"{f.relative_to(paths.REPO_ROOT)}: {hit.group(0)!r}"
+
+
+def test_run_parameters_are_kept_as_readers_see_them(tmp_path):
+    from sednn.runner import parameters_for_readers
+
+    repo = tmp_path / "clone"
+    params = {"PROFILE": "cpu", "SEED": 0, "DATA_DIR": str(tmp_path / "shared" / "data"), "MANIFEST": None,
+              "WORK_DIR": str(repo / "runs" / "cpu"), "RESULTS_DIR": str(repo / "results"), "OTHER": "/elsewhere/x"}
+    assert parameters_for_readers(params, repo) == {**params, "DATA_DIR": "../shared/data", "WORK_DIR": "runs/cpu",
+                                                    "RESULTS_DIR": "results"}
 
 
 def test_notebooks_are_stored_as_jupyterlab_saves_them():

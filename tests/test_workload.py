@@ -41,11 +41,12 @@ def test_a_subsampled_profile_needs_its_own_split():
 def test_the_projection_holds_against_a_measured_run():
     """cpu_hr's committed benchmark (no parser row then) and its measured run, on the same kind of CPU: the
     classifier notebooks' projected time is within 10 % of the measured one, notebook by notebook."""
-    bench = pd.read_csv(paths.RESULTS_DIR / "cpu_hr" / "bench.csv")
+    study = paths.RESULTS_DIR / "cpu_hr_bench"
+    bench = pd.read_csv(study / "bench.csv")
     projected = workload.projection(PROFILES["cpu_hr"], bench, notebooks=("03_baseline", "04_alternatives",
                                                                            "05_proposed"))
-    check = workload.against_run(projected, paths.RESULTS_DIR / "cpu_hr" / "RUN.json")
-    assert check.cpu_model.iloc[0] == "Intel(R) Xeon(R) Processor"
+    check = workload.against_run(projected, study / "RUN.json")
+    assert check.cpu_model.iloc[0] == "Intel(R) Xeon(R) Processor" and check.run_commit.iloc[0].startswith("699a187")
     assert check.measured_over_projected.between(0.9, 1.1).all(), check
 
 

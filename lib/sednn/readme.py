@@ -127,17 +127,19 @@ def work_block(results: Path) -> str:
 
 
 CHECKED_NOTEBOOKS = ("03_baseline", "04_alternatives", "05_proposed")  # the cpu_hr benchmark has no parser row
+BENCH_STUDY = "cpu_hr_bench"  # the cpu_hr benchmark and the record of the run it was checked against, one machine
 
 
 def projection_check_block(results: Path) -> str:
-    """The projection from ``results/cpu_hr/bench.csv`` beside the measured ``cpu_hr`` run (the same CPU kind)."""
+    """The projection from ``results/cpu_hr_bench/bench.csv`` beside the measured ``cpu_hr`` run of the same machine
+    (its ``RUN.json`` kept there: later ``cpu_hr`` runs, on other machines, replace the one in ``results/cpu_hr/``)."""
     from . import workload
     from .profiles import PROFILES
 
-    bench = pd.read_csv(results / "cpu_hr" / "bench.csv")
+    bench = pd.read_csv(results / BENCH_STUDY / "bench.csv")
     projected = workload.projection(PROFILES["cpu_hr"], bench, pd.read_csv(results / "cpu_hr" / "splits.csv"),
                                     notebooks=CHECKED_NOTEBOOKS)
-    check = workload.against_run(projected, results / "cpu_hr" / "RUN.json")
+    check = workload.against_run(projected, results / BENCH_STUDY / "RUN.json")
     table = check[["notebook", "projected_s", "measured_s", "measured_over_projected"]].round(
         {"projected_s": 0, "measured_s": 0, "measured_over_projected": 3})
     return (table.to_markdown(index=False) + f"\n\nThe run: `{check.cpu_model.iloc[0]}`, commit "

@@ -139,12 +139,24 @@ def write_for_readers(executed: Path, rendered: Path) -> None:
 
     text = executed.read_text()
     root = Path(json.loads(text)["metadata"]["papermill"]["input_path"]).parent.parent
+    nb = nbformat.reads(as_readers_see(text, root), as_version=nbformat.NO_CONVERT)
+    nb = compact_images(as_jupyterlab_saves(nb))
+    atomic_write(rendered, lambda p: nbformat.write(nb, str(p)))
+
+
+def as_readers_see(text: str, root: Path) -> str:
+    """``text`` with paths under the repository ``root`` made repo-relative and paths beside it (the shared data)
+    relative to it: what a committed result shows instead of the folders of the machine it ran on."""
     if root.is_absolute():
         text = text.replace(f"{root}/", "")
         if root.parent != root.parent.parent:  # not directly under the filesystem root
             text = text.replace(f"{root.parent}/", "../")
-    nb = compact_images(as_jupyterlab_saves(nbformat.reads(text, as_version=nbformat.NO_CONVERT)))
-    atomic_write(rendered, lambda p: nbformat.write(nb, str(p)))
+    return text
+
+
+def parameters_for_readers(params: dict, root: Path) -> dict:
+    """The notebooks' parameters as ``RUN.json`` in results/ keeps them (``as_readers_see``)."""
+    return {k: as_readers_see(v, root) if isinstance(v, str) else v for k, v in params.items()}
 
 
 JPEG_QUALITY = 85
@@ -294,7 +306,9 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         record.update(notebook_seconds_all_invocations=over, total_seconds_all_invocations=round(sum(over.values()), 1))
     write_json(work / "RUN.json", record)
     previous = json.loads((results / "RUN.json").read_text()) if (results / "RUN.json").exists() else None
-    write_json(results / "RUN.json", {**record, "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
+    repo = Path(notebooks_dir).resolve().parent
+    write_json(results / "RUN.json", {**record, "parameters": parameters_for_readers(params, repo),
+                                      "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
     if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
         from . import resolution, summary
         from .readme import update_everywhere
