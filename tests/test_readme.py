@@ -4,6 +4,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
+
 from sednn import paths, readme
 
 
@@ -112,3 +114,33 @@ def test_another_parser_replaces_the_default_only_beyond_the_defaults_own_moveme
     # lite0's last 5 epochs moved by 0.58 - 0.56 = 0.02
     assert "`lite2` 0.6100 (+0.0300), more than that: it would become the default parser" in block(0.61)
     assert "`lite2` 0.5900 (+0.0100), within that: `lite0` stays the default parser" in block(0.59)
+
+
+def _bench_rows(machine=None):
+    rows = pd.DataFrame({"model": ["baseline", "proposed", "input pipeline (baseline)"], "device": "cpu",
+                         "image_hw": "192x128", "train_img_per_s": [50.0, 40.0, None],
+                         "train_step_s": [0.64, 0.80, 0.70], "train_step_ratio_to_baseline": [1.0, 1.25, None],
+                         "infer_ratio_to_baseline": [1.0, 1.1, None], "loader_overhead_ratio": [None, None, 1.1]})
+    return rows.assign(machine=machine) if machine else rows
+
+
+def test_bench_blocks_name_the_machine_and_follow_the_files(tmp_path):
+    _bench_rows("Some CPU").to_csv(tmp_path / "bench.csv", index=False)
+    block = readme.bench_block(tmp_path)
+    assert "`Some CPU`" in block and "| proposed " in block and "1.25" in block and "+10 %" in block
+    assert "input pipeline" not in block.split("\n\n")[0], "the pipeline row is a sentence, not a model"
+    _bench_rows().to_csv(tmp_path / "bench.csv", index=False)
+    assert "predates the benchmark's `machine` column" in readme.bench_block(tmp_path)
+
+    compiled = _bench_rows().assign(train_step_s=[0.32, 0.88, 0.7])
+    compiled.to_csv(tmp_path / "bench_compiled.csv", index=False)
+    table = readme.bench_compiled_block(tmp_path)
+    assert re.search(r"\| baseline .*\| +-50 \|", table) and re.search(r"\| proposed .*\| +10 \|", table)
+
+    ops = pd.DataFrame({"model": "baseline", "operator": ["aten::convolution_backward", "aten::mkldnn_convolution",
+                                                          "aten::native_batch_norm", "aten::relu"],
+                        "share_of_step": [0.4, 0.2, 0.1, 0.05]})
+    ops.to_csv(tmp_path / "bench_ops.csv", index=False)
+    shares = dict(re.findall(r"\| (convolution|BatchNorm|other listed operators) +\| +([\d.]+) \|",
+                             readme.bench_ops_block(tmp_path)))
+    assert shares == {"convolution": "60", "BatchNorm": "10", "other listed operators": "5"}

@@ -146,6 +146,58 @@ def projection_check_block(results: Path) -> str:
             f"`{check.run_commit.iloc[0][:7]}`; the benchmark was measured for that study on the same machine kind.\n")
 
 
+def measured_on(bench: pd.DataFrame, which: str = "this file") -> str:
+    machines = bench["machine"].dropna().unique() if "machine" in bench else []
+    if len(machines):
+        return f"Measured on `{', '.join(machines)}` (device `{bench['device'].iloc[0]}`)."
+    return f"Device `{bench['device'].iloc[0]}`; {which} predates the benchmark's `machine` column."
+
+
+def model_rows(bench: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a benchmark file that time a model (the others: input pipeline, frozen prefix)."""
+    return bench[bench["train_step_ratio_to_baseline"].notna()]
+
+
+def bench_block(results: Path) -> str:
+    """``make bench``'s rates and ratios to the baseline (``results/bench.csv``), and the input pipeline's cost."""
+    bench = _csv(results, "bench")
+    table = model_rows(bench)[["model", "image_hw", "train_img_per_s", "train_step_ratio_to_baseline",
+                    "infer_ratio_to_baseline"]].round({"train_img_per_s": 1, "train_step_ratio_to_baseline": 2,
+                                                       "infer_ratio_to_baseline": 2})
+    loader = bench["loader_overhead_ratio"].dropna()
+    pipeline = (f" Cutting and augmenting the batches from the cache made a training step "
+                f"{(loader.iloc[0] - 1) * 100:+.0f} % longer than the same step on a ready batch." if len(loader) else "")
+    return table.to_markdown(index=False) + f"\n\n{measured_on(bench)}{pipeline}\n"
+
+
+OPERATOR_KINDS = {"convolution": "convolution", "batch_norm": "BatchNorm", "copy_": "memory copies",
+                  "Optimizer.step": "optimizer step"}
+OTHER_OPERATORS = "other listed operators"
+
+
+def bench_ops_block(results: Path) -> str:
+    """Shares of a training step's operator self time (``results/bench_ops.csv``), by kind of operator."""
+    ops = _csv(results, "bench_ops")
+    kind = ops["operator"].map(lambda op: next((k for key, k in OPERATOR_KINDS.items() if key in op), OTHER_OPERATORS))
+    shares = ops.assign(kind=kind).pivot_table(index="kind", columns="model", values="share_of_step", aggfunc="sum")
+    shares = (100 * shares.reindex([*OPERATOR_KINDS.values(), OTHER_OPERATORS]).fillna(0)).round(1)
+    return (shares.rename_axis("% of the step's self time (top operators)").to_markdown() + "\n")
+
+
+def bench_compiled_block(results: Path) -> str:
+    """``torch.compile`` against eager (``results/bench_compiled.csv`` vs ``bench.csv``), with the machine of each."""
+    runs = {n: _csv(results, n) for n in ("bench", "bench_compiled")}
+    eager, compiled = (model_rows(df).set_index("model")["train_step_s"] for df in runs.values())
+    models = [m for m in compiled.index if m in eager.index]
+    table = pd.DataFrame({"model": models, "eager_step_s": eager[models].to_numpy(),
+                          "compiled_step_s": compiled[models].to_numpy()})
+    table["change_%"] = 100 * (table["compiled_step_s"] / table["eager_step_s"] - 1)
+    eager_on, compiled_on = (measured_on(df) for df in runs.values())
+    where = (measured_on(runs["bench"], "each file") if eager_on == compiled_on
+             else f"Eager: {eager_on} Compiled: {compiled_on}")
+    return table.round(3).round({"change_%": 1}).to_markdown(index=False) + f"\n\n{where}\n"
+
+
 def csv_block(name: str, columns: list[str] | None = None, digits: int = 4):
     def block(results: Path) -> str:
         df = _csv(results, name)
@@ -199,6 +251,9 @@ BLOCKS = {
                                                      "macro_auc_swapped", "drop"]),
     "work": work_block,
     "projection_check": projection_check_block,
+    "bench": bench_block,
+    "bench_ops": bench_ops_block,
+    "bench_compiled": bench_compiled_block,
 }
 
 
