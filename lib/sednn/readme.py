@@ -161,9 +161,9 @@ def model_rows(bench: pd.DataFrame) -> pd.DataFrame:
 def bench_block(results: Path) -> str:
     """``make bench``'s rates and ratios to the baseline (``results/bench.csv``), and the input pipeline's cost."""
     bench = _csv(results, "bench")
-    table = model_rows(bench)[["model", "image_hw", "train_img_per_s", "train_step_ratio_to_baseline",
-                    "infer_ratio_to_baseline"]].round({"train_img_per_s": 1, "train_step_ratio_to_baseline": 2,
-                                                       "infer_ratio_to_baseline": 2})
+    columns = ["model", "image_hw", "train_img_per_s", "train_step_ratio_to_baseline", "infer_ratio_to_baseline"]
+    table = model_rows(bench)[columns].round({"train_img_per_s": 1, "train_step_ratio_to_baseline": 2,
+                                              "infer_ratio_to_baseline": 2})
     loader = bench["loader_overhead_ratio"].dropna()
     pipeline = (f" Cutting and augmenting the batches from the cache made a training step "
                 f"{(loader.iloc[0] - 1) * 100:+.0f} % longer than the same step on a ready batch." if len(loader) else "")
