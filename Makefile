@@ -8,7 +8,7 @@ DEVICE ?= auto
 # train-ddp: one process per visible GPU (2 on a machine without one); more than the GPUs is refused.
 NPROC ?= $(shell $(PY) -c "from sednn.distributed import default_process_count as n; print(n('$(DEVICE)'))")
 
-.PHONY: venv reproduce check-data figures readme resolution test lab bench train-ddp clean-runs
+.PHONY: venv reproduce check-data figures readme resolution test test-fast lab bench gpu-prep gpu-check train-ddp clean-runs
 
 venv: $(VENV)/.installed
 
@@ -43,8 +43,23 @@ resolution: venv
 readme: venv
 	$(PY) -m sednn.readme
 
+# Everything, every notebook end to end included (CI runs this), with the 15 slowest tests listed at the end.
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
+
+# The edit loop: the library without notebooks, servers, subprocess trainings or compilation (under 2 minutes).
+test-fast: venv
+	$(PY) -m pytest -m "not slow" -n auto -q
+
+# On a machine with CCP and the network: what a lent GPU machine lacks, into ignored folders (.whl/, .gpu-data/).
+gpu-prep: venv
+	$(PY) -m sednn.gpu_check prepare
+
+# On the GPU machine (python3 with torch there; wheels installed as docs/speed.md shows): the CUDA tests, the
+# smoke_gpu notebooks, the gpu benchmark and its projection, as much of the gpu profile as fits -> results/gpu/.
+GPU_PY ?= $(PY)
+gpu-check:
+	PYTHONPATH=lib$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PY) -m sednn.gpu_check run --device $(if $(filter auto,$(DEVICE)),cuda,$(DEVICE))
 
 # Images/s and peak memory per model, ratios to the baseline -> results/bench.csv;
 # torch.profiler operator shares of a training step -> results/bench_ops.csv

@@ -1,7 +1,6 @@
 """Trains a small BatchNorm-free model with ``sednn.train.fit`` on fixed data; run alone or under torchrun.
 
     python tests/ddp_fit_worker.py OUT                                        # one process
-    python tests/ddp_fit_worker.py OUT --compile                              # one process, torch.compile
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_fit_worker.py OUT
 
 Rank 0 writes OUT/result.npz: the history, the final weights and the gathered validation predictions.
@@ -45,13 +44,13 @@ def toy_data(n: int = 40, labels: int = 3, image_hw=(32, 24), regions: int = 4, 
     return TensorData.from_arrays(images, maps, y, (0.5,) * 3, (0.5,) * 3)
 
 
-def main(out: str, compile: bool = False) -> None:
+def main(out: str) -> None:
     dist.init_from_env("cpu")
     torch.manual_seed(0)
     model, data = TinyNet(), toy_data()
     train_idx, val_idx, dev = np.arange(32), np.arange(32, 40), torch.device("cpu")
     cfg = TrainConfig(epochs=3, batch_size=8, lr=3e-3, new_module_lr_mult=10, weight_decay=1e-4, seed=0,
-                      compile=compile, checkpoint_every_s=0)
+                      checkpoint_every_s=0)
 
     rows_trained = []
 
@@ -76,4 +75,4 @@ def main(out: str, compile: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], compile="--compile" in sys.argv[2:])
+    main(sys.argv[1])

@@ -47,8 +47,8 @@ def test_check_reads_every_file_and_says_what_a_run_will_see(own_data):
 
 # ------------------------------------------------------------------ bad input, named
 @pytest.mark.parametrize("edit, problem", [
-    (lambda t: t.pop("image_path"), r"missing columns \['image_path'\]"),
-    (lambda t: t.insert(1, "splt", "train"), r"unknown columns \['splt'\]"),
+    (lambda t: t.pop("image_path"), r"manifest.csv: missing columns 'image_path': a manifest has"),
+    (lambda t: t.insert(1, "splt", "train"), r"manifest.csv: unknown columns 'splt': a manifest has"),
     (lambda t: [t.pop(c) for c in list(t) if c.startswith("label:")], "no target columns"),
     (lambda t: t.insert(2, "split", ["train"] * 7 + ["training"]),
      r"unknown split values \['training'\] in row 9 \(id 'ccp-1008'\)"),
@@ -120,10 +120,10 @@ def test_targets_without_any_positive_in_train_and_test_stop_with_a_sentence(own
 def test_own_data_gets_folders_of_its_own_never_ccps(own_data, tmp_path):
     from sednn.experiment import Run
 
-    name = paths.dataset_name(own_data)
-    assert name == "my_data"
-    assert paths.results_dir_for("smoke", dataset=name) == paths.RESULTS_DIR / "datasets" / "my_data" / "smoke"
-    assert paths.work_dir_for("cpu", name) == paths.RUNS_DIR / "datasets" / "my_data" / "cpu"
+    name = D.dataset_name(own_data)
+    assert name == "my_data-" + D.dataset_content(own_data)[:10]
+    assert paths.results_dir_for("smoke", dataset=name) == paths.RESULTS_DIR / "datasets" / name / "smoke"
+    assert paths.work_dir_for("cpu", name) == paths.RUNS_DIR / "datasets" / name / "cpu"
     for ccp_results in (paths.RESULTS_DIR, paths.RESULTS_DIR / "smoke"):
         with pytest.raises(ValueError, match="holds CCP's results"):
             Run.create("smoke", manifest=own_data, results_dir=ccp_results, work_dir=tmp_path / "w",
@@ -181,3 +181,50 @@ def test_without_maps_the_map_using_models_stop_with_one_sentence(own_data, tmp_
                                                 r"and 0; .* The baseline runs without maps\.$"):
         C.arm_maps(run, C.main_arm(run, "proposed"))
     assert C.arm_maps(run, C.main_arm(run, "baseline")) is None  # the baseline needs none
+
+
+def test_datasets_in_folders_of_the_same_name_never_share_folders(tmp_path):
+    """projA/data and projB/data: each is known by its content and gets folders of its own; a run pointed at the
+    other one's folders stops with a sentence naming both manifests; preparing rewrites the prepared folder whole."""
+    from conftest import require_ccp, write_notebook, write_own_dataset
+    from sednn import runner
+
+    a = write_own_dataset(tmp_path / "projA" / "data", require_ccp(), [1, 2, 3, 4, 1005, 1006, 1007, 1008])
+    b = write_own_dataset(tmp_path / "projB" / "data", require_ccp(), [5, 6, 7, 8, 1009, 1010, 1011, 1012])
+    assert D.dataset_name(a) != D.dataset_name(b) and D.dataset_name(a).startswith("data-")
+    assert D.dataset_name(a) == D.dataset_name(a)  # the same content, the same folders
+    write_notebook(tmp_path / "nbs" / "01_a.ipynb")
+    kw = dict(notebooks=["01_a"], notebooks_dir=tmp_path / "nbs", work_dir=tmp_path / "w", results_dir=tmp_path / "r",
+              figures_dir=tmp_path / "f", device="cpu")
+    record = runner.run_notebooks("smoke", manifest=a, **kw)
+    assert record["dataset"] == {"manifest": str(a), "content": D.dataset_content(a)}
+    with pytest.raises(D.ForeignFolder, match=f"holds the run of the manifest {a} .* not of the manifest {b}"):
+        runner.run_notebooks("smoke", manifest=b, **kw)
+    with pytest.raises(D.ForeignFolder, match=f"holds the run of the manifest {a} .* not of CCP"):
+        runner.run_notebooks("smoke", **kw)
+    runner.run_notebooks("smoke", manifest=a, **kw)  # its own folders: resumed as before
+
+    b.with_name("vocabulary-parts.csv").unlink()  # b without maps of any vocabulary
+    pd.read_csv(b, dtype=str, keep_default_na=False).drop(columns=["gt_map_path"]).to_csv(b, index=False)
+    prepared = tmp_path / "prepared"
+    D.write_prepared(D.prepare(a), prepared)
+    assert (prepared / "vocabulary-parts.csv").exists()
+    D.write_prepared(D.prepare(b), prepared)
+    assert not list(prepared.glob("vocabulary-*.csv")) and D.read_prepared(prepared).vocabularies == {}
+
+
+def test_make_check_data_prints_only_its_answer(own_data):
+    """`python -m sednn.data` (what `make check-data` runs): the answer on stdout and nothing else; a bad manifest
+    gets one line naming the file and what is wrong."""
+    import subprocess
+    import sys
+
+    def check():
+        return subprocess.run([sys.executable, "-m", "sednn.data", str(own_data)], capture_output=True, text=True)
+
+    ok = check()
+    assert ok.returncode == 0 and ok.stderr == "" and "the models' map: parts" in ok.stdout
+    rewrite(own_data, lambda t: t.insert(1, "splt", "train"))
+    bad = check()
+    assert bad.returncode == 1 and bad.stdout == "" and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith(f"error: {own_data}: unknown columns 'splt': a manifest has") and "[]" not in bad.stderr

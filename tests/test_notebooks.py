@@ -1,5 +1,6 @@
 """Every notebook runs end to end through papermill on the smoke profile; assertions on what they write."""
 import json
+import re
 
 import nbformat
 import numpy as np
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import write_notebook
 from sednn import labels as L
 from sednn import paths
 from sednn import runner
@@ -16,38 +18,53 @@ from sednn.profiles import PROFILES
 pytestmark = pytest.mark.slow
 
 
-def run_profile(tmp_path_factory, profile: str):
-    """Every notebook of ``profile`` on the CPU, into a folder of its own: (folder, RUN.json record)."""
-    from conftest import require_ccp
-
-    require_ccp()
-    out = tmp_path_factory.mktemp(profile)
-    record = runner.run_notebooks(profile, work_dir=out / "work", results_dir=out / "results",
-                                  figures_dir=out / "figures", device="cpu")
-    return out, record
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    return run_profile(tmp_path_factory, "smoke")
-
-
 def test_run_record(smoke_run):
     out, record = smoke_run
     saved = json.loads((out / "results" / "RUN.json").read_text())
     assert saved["status"] == "ok" and saved["profile"]["name"] == "smoke" and saved["device"] == "cpu"
-    assert list(saved["notebook_seconds"]) == list(PROFILES["smoke"].notebooks)
+    assert list(saved["notebook_seconds"]) == runner.NOTEBOOKS  # the profile's, and 07
     assert saved["versions"]["torch"] == "2.14.1" and saved["model_seeds"] == [0, 1]
     assert saved["skipped_rows"]["empty_tag_set"]["count"] == 1
     assert saved["profile"]["min_positives"] == 50 and saved["cpu_model"] and saved["torch_threads"] >= 1
     assert {"float32_matmul_precision", "mkldnn", "cudnn_benchmark"} <= set(saved["torch_backends"])
 
 
+def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stands(smoke_run):
+    """One line per finished training, from the kernels, with trainings done of the profile's total
+    (``sednn.workload.trainings``: every training the notebooks make, counted before they run) and the time left."""
+    out, _ = smoke_run
+    shown = (out / "terminal.txt").read_text().splitlines()
+    total = runner.planned_trainings(PROFILES["smoke"], out / "work", runner.NOTEBOOKS)
+    done = (out / "work" / "progress.jsonl").read_text().splitlines()
+    assert total == len(done) > 50  # the count is the notebooks' own
+    trainings = [line for line in shown if " trainings" in line]
+    assert len(trainings) == total
+    assert trainings[0].startswith("[sednn] parser regions efficientnet_lite0 lr 0.001: 2 epochs, best epoch ")
+    assert any(t.startswith("[sednn] baseline-garments-m1_s0: 1 epochs, best epoch 1 (validation ") for t in trainings)
+    assert re.search(rf"\| 1/{total} trainings, about \d+ min left$", trainings[0])
+    assert trainings[-1].endswith(f"| {total}/{total} trainings")
+    notebook_lines = [line for line in shown if line.endswith("(smoke) ...")]
+    assert len(notebook_lines) == len(runner.NOTEBOOKS)
+
+
+def test_kernels_open_no_tcp_port(tmp_path, capfd):
+    """papermill's kernels talk over IPC: ipykernel's warning about an unencrypted TCP kernel never shows."""
+    write_notebook(tmp_path / "nbs" / "01_a.ipynb", "from ipykernel.connect import get_connection_info\n"
+                   "print(get_connection_info(unpack=True)['transport'])")
+    runner.run_notebooks("smoke", notebooks=["01_a"], notebooks_dir=tmp_path / "nbs", work_dir=tmp_path / "w",
+                         results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
+    executed = nbformat.read(tmp_path / "w" / "notebooks" / "01_a.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "ipc\n"
+    seen = capfd.readouterr()
+    assert "[sednn] 01_a (smoke) ..." in seen.out and "without encryption" not in seen.out + seen.err
+    assert [p.name for p in (tmp_path / "nbs").iterdir()] == ["01_a.ipynb"]  # no socket beside the notebook
+
+
 def test_rendered_notebooks_are_written_for_readers_with_outputs(smoke_run):
     """results/notebooks/ holds every executed notebook with its tables, figures and closing summary."""
     out, _ = smoke_run
     total = 0
-    for name in PROFILES["smoke"].notebooks:
+    for name in runner.NOTEBOOKS:
         path = out / "results" / "notebooks" / f"{name}.ipynb"
         nb = nbformat.read(path, as_version=4)
         total += path.stat().st_size
@@ -218,12 +235,7 @@ def test_every_figure_is_written(smoke_run):
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
-    (tmp_path / "nbs").mkdir()
-    nbformat.write(nb, tmp_path / "nbs" / "99_broken.ipynb")
+    write_notebook(tmp_path / "nbs" / "99_broken.ipynb", "x = 1", "raise ValueError('broken on purpose')")
     with pytest.raises(runner.NotebookFailed, match=r"notebook 99_broken failed in cell \d+ .*ValueError: broken on purpose"):
         runner.run_notebooks("smoke", notebooks=["99_broken"], notebooks_dir=tmp_path / "nbs",
                              work_dir=tmp_path / "w", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
@@ -239,13 +251,8 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
 
     from sednn import readme
 
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 1")]
-    (tmp_path / "nbs").mkdir()
     for name in ("01_a", "02_b"):
-        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+        write_notebook(tmp_path / "nbs" / f"{name}.ipynb", "x = 1")
     work = tmp_path / "w"
     (work / "notebooks").mkdir(parents=True)
     since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=100)
@@ -253,8 +260,7 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
               "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
               "in_progress": {"notebook": "02_b", "since": since.isoformat()}}
     (work / "RUN.json").write_text(json.dumps(killed))
-    copy = work / "notebooks" / "02_b.ipynb"
-    nbformat.write(nb, copy)
+    copy = write_notebook(work / "notebooks" / "02_b.ipynb", "x = 1")
     os.utime(copy, (since.timestamp() + 40, since.timestamp() + 40))
     record = runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], notebooks_dir=tmp_path / "nbs", work_dir=work,
                                   results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
@@ -429,95 +435,12 @@ def test_other_profiles_write_beside_the_default_one():
     assert paths.figures_dir_for("cpu_hr") == paths.FIGURES_DIR / "cpu_hr"
 
 
-# --------------------------------------------------------------------------- the gpu profile's code paths
-@pytest.fixture(scope="module")
-def smoke_gpu_run(tmp_path_factory):
-    """Every notebook on ``smoke_gpu``: the gpu profile's settings (nothing frozen, 16 views, bf16 autocast, the
-    parser learning from photos) at smoke size, here on the CPU."""
-    return run_profile(tmp_path_factory, "smoke_gpu")
-
-
-def test_the_gpu_profile_paths_run_end_to_end(smoke_gpu_run):
-    from sednn.profiles import PROFILES
-
-    out, record = smoke_gpu_run
-    saved = json.loads((out / "results" / "RUN.json").read_text())
-    prof, gpu = saved["profile"], PROFILES["gpu"]
-    assert saved["status"] == "ok" and list(saved["notebook_seconds"]) == list(PROFILES["smoke"].notebooks)
-    assert prof["freeze_stages"] == gpu.freeze_stages == 0 and prof["views"] == gpu.views == 16
-    assert prof["bf16_autocast"] is gpu.bf16_autocast is True and prof["parser_image_hw"] is None
-    caches = {p.name for p in (out / "work" / "cache").rglob("*.npy")}
-    assert not any(name.startswith("prefix") for name in caches)  # nothing stored: every model learns from photos
-    main = pd.read_csv(out / "results" / "main_table.csv")
-    assert main.model.tolist() == MAIN_MODELS and np.isfinite(main.macro_auc).all()
-    assert (main.seeds == 2).all()
-    iou = pd.read_csv(out / "results" / "parser_iou.csv")
-    assert iou.iou.dropna().between(0, 1).all() and set(iou.parser_image_hw) == {"96x64"}
-    abl = pd.read_csv(out / "results" / "ablations.csv")
-    assert {"se_only", "no_gate", "proposed@2", "proposed@4"} <= set(abl.model) and np.isfinite(abl.macro_auc).all()
-    loc = pd.read_csv(out / "results" / "localization.csv")
-    assert loc.model.tolist() == MAIN_MODELS and (loc.pairs > 0).all()
-
-
-def test_every_training_of_the_gpu_profile_paths_learned_from_photos_with_16_views(smoke_gpu_run, tmp_path):
-    """The gpu profile's trainings start at the stem (no stored prefix) and draw from 16 stored views."""
-    from sednn import classifiers as C
-    from sednn.experiment import Run
-
-    out, _ = smoke_gpu_run
-    run = Run.create("smoke_gpu", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
-                     device="cpu")
-    data = C.arm_data(run, C.main_arm(run, "proposed"))
-    assert data.features is None and data.start == 0 and data.thetas.shape[1] == 16
-    rows, views = data.epoch_views(run.indices("train"), 16, torch.Generator())[0]
-    x, m, y, start = data.at(rows, views, torch.device("cpu"), augment=True)
-    assert x.shape[1:] == (3, 96, 64) and start == 0
-
-
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-@requires_cuda
-def test_the_smoke_notebooks_run_on_cuda(tmp_path):
-    record = runner.run_notebooks("smoke_gpu", work_dir=tmp_path / "work", results_dir=tmp_path / "results",
-                                  figures_dir=tmp_path / "figures", device="cuda")
-    saved = json.loads((tmp_path / "results" / "RUN.json").read_text())
-    assert saved["status"] == "ok" and saved["device"].startswith("cuda") and saved["gpu"]
-    assert saved["torch_backends"]["cudnn_benchmark"] is True
-    assert np.isfinite(pd.read_csv(tmp_path / "results" / "main_table.csv").macro_auc).all()
-
-
-# CPU and CUDA differ in summation order and in TF32 convolutions (cuDNN's default); probabilities of one
-# trained model then agree to this absolute tolerance.
-CPU_CUDA_ATOL = 5e-3
-
-
-@requires_cuda
-def test_cpu_and_cuda_predictions_of_one_trained_model_agree(smoke_run, tmp_path):
-    from sednn import classifiers as C
-    from sednn.experiment import Run
-    from sednn.train import predict
-
-    out, _ = smoke_run
-    scores = {}
-    for device in ("cpu", "cuda"):
-        run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
-                         device=device)
-        arm = C.main_arm(run, "proposed")
-        model = C.load_model(run, arm, 0)
-        scores[device] = predict(model, C.arm_data(run, arm), run.indices("test"), torch.device(device), 8)
-    assert scores["cpu"].dtype == scores["cuda"].dtype == np.float32
-    np.testing.assert_allclose(scores["cuda"], scores["cpu"], atol=CPU_CUDA_ATOL)
-
-
-def test_map_quality_study_on_the_smoke_run(smoke_run, tmp_path):
+def test_map_quality_study_on_the_smoke_run(smoke_run):
     """Notebook 07 after the smoke run: every curve and control arm with both seeds, each condition's own map mIoU,
     the parser and ground-truth points those of ablation (e), and the generated sentence."""
-    out, _ = smoke_run
-    record = runner.run_notebooks("smoke", notebooks=["07_map_quality"], work_dir=out / "work",
-                                  results_dir=tmp_path / "r", figures_dir=tmp_path / "f", device="cpu")
-    assert record["status"] == "ok"
-    study = pd.read_csv(tmp_path / "r" / "map_quality.csv")
+    out, record = smoke_run
+    assert "07_map_quality" in record["notebook_seconds"]
+    study = pd.read_csv(out / "results" / "map_quality.csv")
     curve_conditions = ["predicted", "blend:0.25", "blend:0.5", "blend:0.75", "ground_truth",
                         "parser:efficientnet_lite2"]
     assert study.condition.tolist() == ["predicted", *curve_conditions, "predicted", "ground_truth", "presence",
@@ -537,9 +460,9 @@ def test_map_quality_study_on_the_smoke_run(smoke_run, tmp_path):
     same = abl[(abl.model == "proposed")].set_index("maps")["macro_auc"]
     assert np.isclose(prop.loc["predicted", "macro_auc"], same["predicted"])  # the same arms as (e)
     assert np.isclose(prop.loc["ground_truth", "macro_auc"], same["ground truth (oracle-trained)"])
-    text = (tmp_path / "r" / "map_quality_verdict.md").read_text()
+    text = (out / "results" / "map_quality_verdict.md").read_text()
     assert text.startswith("**What in the map helps.**") and "presence" in text
-    assert (tmp_path / "f" / "map_quality.png").stat().st_size > 10_000
+    assert (out / "figures" / "map_quality.png").stat().st_size > 10_000
 
 
 def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
@@ -548,13 +471,9 @@ def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
     table across resolutions dates the main table by the notebook that wrote it."""
     from sednn import provenance, readme
 
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
-    (tmp_path / "nbs").mkdir()
     for name, table in (("01_a", "a.csv"), ("02_b", "main_table.csv")):
-        nb.cells = [nbformat.v4.new_code_cell("RESULTS_DIR = None", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(f"open(RESULTS_DIR + '/{table}', 'w').write('x\\n1\\n')")]
-        nbformat.write(nb, tmp_path / "nbs" / f"{name}.ipynb")
+        write_notebook(tmp_path / "nbs" / f"{name}.ipynb", f"open(RESULTS_DIR + '/{table}', 'w').write('x\\n1\\n')",
+                       parameters="RESULTS_DIR = None")
     kw = dict(notebooks_dir=tmp_path / "nbs", work_dir=tmp_path / "w", results_dir=tmp_path / "r",
               figures_dir=tmp_path / "f", device="cpu")
     runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], **kw)
@@ -573,3 +492,16 @@ def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
     assert provenance.runs(saved) == [(record["git_commit"], ["01_a"]), (old, ["02_b"])]
     assert f"These results come from 2 runs**: 01_a at `{record['git_commit'][:7]}`; 02_b at `0000000`" \
         in readme.run_line(tmp_path / "r")
+
+
+def test_the_carried_dataset_is_the_smoke_runs_rows_and_split(smoke_run, tmp_path):
+    from sednn import gpu_check
+
+    manifest = gpu_check.prepare_data(tmp_path / "data")
+    carried = pd.read_csv(manifest, dtype={"id": str}, keep_default_na=False)
+    smoke, _ = smoke_run
+    splits = pd.read_csv(smoke / "results" / "splits.csv", dtype={"id": str})
+    assert carried[["id", "split"]].equals(splits[["id", "split"]])
+    assert not carried.image_path.str.startswith("/").any() and (manifest.parent / carried.image_path[0]).exists()
+    assert sorted(p.name for p in manifest.parent.glob("vocabulary-*.csv")) == ["vocabulary-garments.csv",
+                                                                              "vocabulary-regions.csv"]

@@ -8,30 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import PART_TARGETS, PARTS, require_ccp, write_own_dataset
+from conftest import OWN_IDS, PART_TARGETS, PARTS, require_ccp, run_notebooks, write_own_dataset
 from sednn import runner
-from sednn.profiles import PROFILES
 
 pytestmark = pytest.mark.slow
-IDS = [*range(1, 25), *range(1005, 1029)]  # 24 pixel-annotated, 24 tags-only: smoke's 48 images
-
-
-def run_own(out, manifest, notebooks=None):
-    return runner.run_notebooks("smoke", manifest=manifest, notebooks=notebooks, work_dir=out / "work",
-                                results_dir=out / "results", figures_dir=out / "figures", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def own_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("own")
-    manifest = write_own_dataset(out / "my data", require_ccp(), IDS)
-    return out, manifest, run_own(out, manifest)
 
 
 def test_the_whole_study_runs_on_a_second_dataset(own_run):
     out, manifest, record = own_run
     res = out / "results"
-    assert record["status"] == "ok" and list(record["notebook_seconds"]) == list(PROFILES["smoke"].notebooks)
+    assert record["status"] == "ok" and list(record["notebook_seconds"]) == runner.NOTEBOOKS
     assert record["split_from"] == "stratified (seed 0)" and record["parameters"]["MANIFEST"] == str(manifest)
     splits = pd.read_csv(res / "splits.csv", dtype={"id": str})
     assert len(splits) == 48 and set(splits.source) == {"pixel", "tags"} and splits.id.str.startswith("ccp-").all()
@@ -39,7 +25,7 @@ def test_the_whole_study_runs_on_a_second_dataset(own_run):
     assert set(labels.label) <= set(PART_TARGETS) and (labels["parts"] == labels["label"]).all()
     iou = pd.read_csv(res / "parser_iou.csv")
     for split in ("val", "test"):
-        for parser in ("efficientnet_lite0", "efficientnet_lite2"):
+        for parser in ("efficientnet_lite0",):
             assert iou.query("split == @split and parser == @parser")["class"].tolist() == [*PARTS, "mean (mIoU)"]
     main = pd.read_csv(res / "main_table.csv")
     assert main.model.tolist() == ["baseline", "early_fusion", "input_masking", "late_fusion", "proposed"]
@@ -52,6 +38,18 @@ def test_the_whole_study_runs_on_a_second_dataset(own_run):
     loc = pd.read_csv(res / "localization.csv")
     assert loc.pairs.gt(0).all() and loc.energy_inside.between(0, 1).all()
     assert pd.read_csv(res / "background_swap.csv").macro_auc_swapped.notna().all()
+    study = pd.read_csv(res / "map_quality.csv")
+    assert (study.vocabulary == "parts").all() and np.isfinite(study.macro_auc).all()
+    assert study.map_test_miou.dropna().between(0, 1).all()
+
+
+def test_your_own_datas_trainings_are_counted(own_run):
+    """One seed, maps of one vocabulary, notebook 07: as counted before the run."""
+    from sednn.profiles import PROFILES
+
+    out, _, record = own_run
+    done = len((out / "work" / "progress.jsonl").read_text().splitlines())
+    assert runner.planned_trainings(PROFILES["smoke_min"], out / "work", runner.NOTEBOOKS) == done
 
 
 def test_maps_of_your_own_replace_the_parser(own_run, tmp_path):
@@ -66,12 +64,12 @@ def test_maps_of_your_own_replace_the_parser(own_run, tmp_path):
     for i, m in zip(prepared["id"], maps):
         np.save(folder / "parser" / f"{i}.npy", m.astype(np.float32) / 255)
     split = dict(zip(prepared["id"], prepared["split"]))
-    own = write_own_dataset(folder, require_ccp(), IDS, split=split)
+    own = write_own_dataset(folder, require_ccp(), OWN_IDS, split=split)
     table = pd.read_csv(own, dtype=str, keep_default_na=False)
     table.insert(3, "map_path", [f"parser/{i}.npy" for i in table["id"]])
     table.to_csv(own, index=False)
 
-    record = run_own(tmp_path, own)
+    record = run_notebooks(tmp_path, "smoke_min", manifest=own)
     res = tmp_path / "results"
     assert record["status"] == "ok" and record["split_from"] == "manifest"
     assert not (res / "parser_tuning.csv").exists() and not list((tmp_path / "work" / "checkpoints").glob("parser-*"))
@@ -91,7 +89,7 @@ def test_without_any_map_the_baseline_runs_and_the_rest_says_why(tmp_path):
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False).drop(columns=["gt_map_path"])
     table.to_csv(manifest, index=False)
     (manifest.parent / "vocabulary-parts.csv").unlink()
-    record = run_own(tmp_path, manifest, ["01_data_prep", "02_semantic_maps", "03_baseline"])
+    record = run_notebooks(tmp_path, "smoke_min", ["01_data_prep", "02_semantic_maps", "03_baseline"], manifest)
     assert record["status"] == "ok" and list(record["notebook_seconds"]) == ["01_data_prep", "03_baseline"]
     assert list(record["skipped_notebooks"]) == ["02_semantic_maps"]
     assert record["skipped_notebooks"]["02_semantic_maps"].startswith("No semantic maps: this dataset has neither")

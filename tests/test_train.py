@@ -1,8 +1,11 @@
 """Training recipe: stored views shared by photo, map and stored prefix; resumption; checkpoints."""
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ddp_fit_worker import toy_data
 from sednn.models import create_model
@@ -252,19 +255,30 @@ def test_fused_adamw_and_cudnn_autotuning_on_cuda_only():
         torch.backends.cudnn.benchmark = before
 
 
+@pytest.mark.slow
 def test_a_real_model_compiles_and_trains_like_eager():
-    """torch.compile (inductor) on Lite0 with the proposed model's fusion: one step, the same loss and weights."""
+    """torch.compile (inductor) on Lite0 with the proposed model's fusion, as the cpu profiles train it (from the
+    stored prefix of the stem and 3 frozen stages): the training step ``fit`` takes (``prepare_for_training`` with
+    ``compile``, ``optimizer_step``) gives the same loss and weights as eager."""
     from sednn.train import make_optimizer, multilabel_loss, optimizer_step
 
+    stop = 3
     torch.manual_seed(0)
     images = np.random.default_rng(0).integers(0, 255, (4, 64, 32, 3), dtype=np.uint8)
     maps = (torch.softmax(torch.randn(4, 17, 16, 8), 1) * 255).round().to(torch.uint8).numpy()
-    data = TensorData.from_arrays(images, maps, np.eye(4, 3, dtype=np.float32), (0.5,) * 3, (0.5,) * 3)
+    photos = TensorData.from_arrays(images, maps, np.eye(4, 3, dtype=np.float32), (0.5,) * 3, (0.5,) * 3)
+    with torch.no_grad():  # the stored prefix of the one view: (N, V=1, C, h', w')
+        prefix = create_model("proposed", 3, 17, pretrained=False).backbone.prefix(
+            photos.batch(torch.arange(4), torch.device("cpu"))[0], stop)[:, None].numpy()
+    data = TensorData.from_arrays(images, maps, np.eye(4, 3, dtype=np.float32), (0.5,) * 3, (0.5,) * 3,
+                                  features=prefix, start=stop)
     batch = data.batch(torch.arange(4), torch.device("cpu"))
+    assert batch[-1] == stop
     losses, weights = [], []
     for compile in (False, True):
         torch.manual_seed(0)
         model = create_model("proposed", 3, 17, pretrained=False)
+        model.freeze_backbone(stop)
         model.eval()  # BatchNorm statistics fixed: the compared steps see the same normalisation
         cfg = _cfg(compile=compile)
         net = prepare_for_training(model, cfg, torch.device("cpu"))
@@ -276,12 +290,49 @@ def test_a_real_model_compiles_and_trains_like_eager():
 
 
 def test_a_training_is_summarised_in_one_line_with_its_best_epoch():
-    from sednn.train import training_line
+    from sednn.train import finished_training
 
     history = [{"epoch": e, "val_score": v, "seconds": 2.0} for e, v in ((1, 0.61), (2, float("nan")), (3, 0.66),
                                                                          (4, 0.64))]
-    assert training_line("baseline-garments-m1_s0", history) == \
+    assert finished_training("baseline-garments-m1_s0", history).line() == \
         "baseline-garments-m1_s0: 4 epochs, best epoch 3 (validation 0.6600), 8 s"
+    assert finished_training("b", history, reused=True).line() == "b: 4 epochs, best epoch 3 (validation 0.6600), reused"
+
+
+def test_every_finished_training_reaches_the_runner_through_the_progress_file(tmp_path, monkeypatch):
+    """``fit`` appends one line per training (fresh, then reused on a second call) to the file the runner names;
+    the watcher prints each with the count of the total and the time left."""
+    import io
+
+    from sednn import progress
+
+    path = tmp_path / "progress.jsonl"
+    out = io.StringIO()
+    watcher = progress.Watcher(path, total=3, stream=out, poll_s=0.05).start()
+    try:
+        x, y = torch.randn(8, 2), torch.rand(8, 1).round()
+        for _ in range(2):
+            model = nn.Linear(2, 1)
+            model.backbone = nn.Identity()
+            cfg = TrainConfig(epochs=2, batch_size=4, lr=0.1, new_module_lr_mult=1.0, weight_decay=0.0, seed=0)
+            fit(model, cfg, tmp_path / "ckpt", batches=lambda g: [(x, y)], steps_per_epoch=1,
+                loss_fn=lambda m, b: F.binary_cross_entropy_with_logits(m(b[0]), b[1]), score_fn=lambda m: 0.5,
+                signature="s", desc="toy")
+    finally:
+        watcher.stop()
+    seen = [progress.Training(**json.loads(line)) for line in path.read_text().splitlines()]
+    assert [t.reused for t in seen] == [False, True] and all(t.epochs == 2 for t in seen)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[sednn] toy: 2 epochs, best epoch 1 (validation 0.5000)")
+    assert lines[0].endswith("1/3 trainings, about 0 min left") and lines[1].endswith("2/3 trainings, about 0 min left")
+    assert progress.ENV not in __import__("os").environ
+
+
+def test_the_time_left_is_the_rate_of_fresh_trainings():
+    from sednn.progress import eta
+
+    assert eta(4, 2, 10, 120.0) == "4/10 trainings, about 6 min left"  # 60 s per fresh training, 6 to go
+    assert eta(4, 0, 10, 120.0) == "4/10 trainings" and eta(3, 1, None, 5.0) == "3 trainings"
 
 
 def test_read_only_arrays_become_tensors_without_copy_or_warning():
@@ -296,3 +347,38 @@ def test_read_only_arrays_become_tensors_without_copy_or_warning():
         warnings.simplefilter("error")
         data = TensorData.from_arrays(images, maps, targets, (0.5,) * 3, (0.5,) * 3)
     assert data.images.data_ptr() == images.ctypes.data and data.maps.data_ptr() == maps.ctypes.data
+
+
+def test_the_checkpoint_signature_covers_every_module_a_training_runs_and_no_report():
+    """The files hashed into every checkpoint signature are what the training entry points import: each package
+    module that importing them loads (checked in a fresh interpreter), the map conditions and the metric that picks
+    the best epoch among them; reporting code is not, so a figure's change retrains nothing."""
+    import subprocess
+    import sys
+
+    from sednn.experiment import TRAINING_ENTRY_POINTS, training_files
+
+    names = {f.relative_to(f.parents[1] if f.parent.name == "models" else f.parent).with_suffix("").as_posix()
+             .replace("/__init__", "").replace("/", ".") for f in training_files()}
+    code = ("import sys; " + "; ".join(f"import sednn.{m}" for m in TRAINING_ENTRY_POINTS)
+            + "; print(' '.join(m[6:] for m in sys.modules if m.startswith('sednn.')))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                 .stdout.split())
+    assert loaded and loaded <= names, sorted(loaded - names)
+    assert {"map_conditions", "metrics", "train", "models.semantic_embedded", "data"} <= names
+    assert not {"report", "plots", "readme", "summary", "runner", "bench", "cam"} & names
+
+
+def test_relative_imports_inside_functions_are_followed(tmp_path):
+    from sednn.experiment import imported_modules
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("def f():\n    from . import b\n    from .sub.c import g\n")
+    (pkg / "b.py").write_text("from .sub import d\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("from .. import e\n")
+    (pkg / "sub" / "d.py").write_text("")
+    (pkg / "e.py").write_text("import os\n")
+    (pkg / "unused.py").write_text("")
+    assert imported_modules("a", pkg) == {"a", "b", "sub", "sub.c", "sub.d", "e"}

@@ -29,7 +29,7 @@ import scipy.io
 from PIL import Image
 
 from .io import DatasetError, atomic_write, read_csv_strings, write_csv, write_json  # noqa: F401  (DatasetError: what every reader raises)
-from .labels import Vocabulary, read_vocabularies
+from .labels import FILE_PATTERN, Vocabulary, read_vocabularies
 
 LABEL_PREFIX = "label:"
 PIXEL_SOURCE, TAGS_SOURCE = "pixel", "tags"
@@ -165,7 +165,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     unknown = [c for c in table.columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
                and not c.startswith(LABEL_PREFIX)]
     if missing or unknown:
-        raise DatasetError(path, f"missing columns {missing}, unknown columns {unknown}: a manifest has "
+        wrong = "; ".join(f"{what} {', '.join(map(repr, cols))}"
+                          for what, cols in (("missing columns", missing), ("unknown columns", unknown)) if cols)
+        raise DatasetError(path, f"{wrong}: a manifest has "
                            f"{', '.join(REQUIRED_COLUMNS)}, optionally {', '.join(OPTIONAL_COLUMNS)}, and one "
                            f"'{LABEL_PREFIX}<name>' column per target")
     label_cols = [c for c in table.columns if c.startswith(LABEL_PREFIX)]
@@ -295,9 +297,62 @@ def prepare(manifest: str | Path, max_images: int | None = None, seed: int = 0, 
                    {"targets_without_positives": dropped} if dropped else {})
 
 
+def dataset_content(manifest: str | Path) -> str:
+    """A dataset of your own is known by its content: the hash of its manifest and its vocabulary files."""
+    import hashlib
+
+    manifest = Path(manifest).resolve()
+    digest = hashlib.sha256()
+    for f in [manifest, *sorted(manifest.parent.glob(FILE_PATTERN))]:
+        digest.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def dataset_name(manifest: str | Path) -> str:
+    """The folder name of a dataset of your own: its manifest folder's name for readers (characters other than
+    letters, digits and ``_.-`` become ``_``), then its content's hash, so that two datasets in folders of the same
+    name never share folders, and an edited manifest gets folders of its own."""
+    import re
+
+    folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(manifest).resolve().parent.name)
+    return f"{folder}-{dataset_content(manifest)[:10]}"
+
+
+class ForeignFolder(ValueError):
+    """A run's folder holds another dataset's work or results."""
+
+
+def dataset_identity(manifest: str | Path | None) -> dict:
+    """What a run's RUN.json records of its dataset: the manifest and its content's hash (CCP: no manifest)."""
+    if manifest is None:
+        return {"manifest": None, "content": "ccp"}
+    return {"manifest": str(Path(manifest).resolve()), "content": dataset_content(manifest)}
+
+
+def check_folder_is_ours(folder: str | Path, identity: dict) -> None:
+    """Stop, naming both manifests, when ``folder``'s RUN.json comes from a run on another dataset."""
+    record = Path(folder) / "RUN.json"
+    if not record.exists():
+        return
+    theirs = json.loads(record.read_text()).get("dataset")
+    if theirs is None or theirs["content"] == identity["content"]:  # older runs did not record it
+        return
+
+    def named(i):
+        return f"the manifest {i['manifest']}" if i["manifest"] else "CCP"
+
+    raise ForeignFolder(f"{folder} holds the run of {named(theirs)} (content {theirs['content'][:10]}), not of "
+                        f"{named(identity)} (content {identity['content'][:10]}): give this run folders of its own "
+                        "(--work-dir, --results-dir, --figures-dir) or leave them at their defaults")
+
+
 def write_prepared(dataset: Dataset, folder: str | Path) -> Path:
-    """The prepared dataset as a folder: its table, its vocabulary files, ``dataset.json``."""
+    """The prepared dataset as a folder, rewritten whole: its table, its vocabulary files, ``dataset.json``
+    (nothing of a dataset prepared there before stays)."""
     folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
     for vocab in dataset.vocabularies.values():
         atomic_write(folder / Path(vocab.path).name, lambda p, src=vocab.path: shutil.copyfile(src, p))
     write_json(folder / "dataset.json", {"split": dataset.split, "warnings": dataset.warnings})

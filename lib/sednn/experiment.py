@@ -31,17 +31,50 @@ from .train import TensorData, configure_device, resolve_device, seed_everything
 log = logging.getLogger(__name__)
 
 
-TRAINING_CODE = ("models", "train.py", "distributed.py", "experiment.py", "data.py", "ccp.py", "cache.py", "labels.py",
-                 "profiles.py", "features.py", "parsing.py", "classifiers.py")
+# The modules whose code a training runs: what these import within the package, followed to the end.
+TRAINING_ENTRY_POINTS = ("classifiers", "parsing")
+
+
+def imported_modules(module: str, package_dir: Path) -> set[str]:
+    """``module`` (dotted, relative to the package) and every package module it imports, at the top or inside a
+    function, followed transitively; read from the source, nothing is imported."""
+    import ast
+
+    def source(name):
+        path = package_dir.joinpath(*name.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not source(name).exists():
+            continue
+        seen.add(name)
+        here = source(name)
+        parent = name.split(".")[:-1] if here.name != "__init__.py" else name.split(".")
+        for node in ast.walk(ast.parse(here.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level == 0:
+                continue
+            base = parent[:len(parent) - (node.level - 1)] if node.level > 1 else parent
+            target = [*base, *node.module.split(".")] if node.module else base
+            todo.append(".".join(target)) if target else None
+            todo.extend(".".join([*target, alias.name]) for alias in node.names)  # `from . import data`
+    return seen
+
+
+def training_files() -> list[Path]:
+    """The source files that shape a trained model (``TRAINING_ENTRY_POINTS`` and all they import)."""
+    here = Path(__file__).parent
+    names = set().union(*(imported_modules(m, here) for m in TRAINING_ENTRY_POINTS))
+    files = {here.joinpath(*n.split(".")) for n in names}
+    return sorted(f / "__init__.py" if f.is_dir() else f.with_suffix(".py") for f in files)
 
 
 def code_fingerprint() -> str:
     """Hash of the source that shapes a trained model: a checkpoint trained by other code is not reused.
-    (Reporting and plotting code is left out, so changing a figure does not retrain anything.)"""
+    (Reporting and plotting code is not imported by training, so changing a figure does not retrain anything.)"""
     here = Path(__file__).parent
-    files = sorted(f for name in TRAINING_CODE for f in ((here / name).rglob("*.py") if (here / name).is_dir()
-                                                            else [here / name]))
-    return sha256_json([(f.relative_to(here).as_posix(), sha256_file(f)) for f in files])
+    return sha256_json([(f.relative_to(here).as_posix(), sha256_file(f)) for f in training_files()])
 
 
 def check_own_results_dir(results_dir: Path) -> None:
@@ -69,11 +102,11 @@ class Run:
                backbone: str = "efficientnet_lite0", work_dir=None, results_dir=None, figures_dir=None,
                compile: bool = False, manifest=None) -> "Run":
         """A run on CCP (``data_dir``: its folder) or, with ``manifest``, on your own data; the folders default to
-        the profile's (``sednn.paths``), for your own data under ``datasets/<its folder's name>/``."""
+        the profile's (``sednn.paths``), for your own data under ``datasets/<its folder's name>-<its content's hash>/`` (``sednn.data.dataset_name``)."""
         prof, dev = get_profile(profile), resolve_device(device)
         configure_device(dev)
         manifest = Path(manifest).resolve() if manifest else None
-        dataset = paths.dataset_name(manifest) if manifest else None
+        dataset = D.dataset_name(manifest) if manifest else None
         run = cls(prof, seed, data_dir, str(dev), backbone, compile,
                   Path(work_dir) if work_dir else paths.work_dir_for(prof.name, dataset),
                   Path(results_dir) if results_dir else paths.results_dir_for(prof.name, dataset=dataset),

@@ -31,7 +31,7 @@ MASKING = "input_masking"
 
 def curve_models(profile) -> list[str]:
     """The models trained along the curve: the proposed model, and input masking where the profile trains it (the
-    ``map_quality`` profile does not: it would take the study past its 60 minutes on 2 cores)."""
+    ``map_quality`` profile does not: its conditions would add trainings beyond the study's budget on 2 cores)."""
     return ["proposed", *([MASKING] if MASKING in C.alternatives(profile) else [])]
 
 

@@ -1,7 +1,6 @@
 """Where things live. Every path is a parameter; these are only the defaults."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -18,14 +17,9 @@ SHARED_CCP_DIR = REPO_ROOT.parent / "shared" / "data" / "clothing-co-parsing"
 CLONE_CCP_DIR = REPO_ROOT / "data" / "raw" / "clothing-co-parsing"
 
 
-def dataset_name(manifest: str | Path) -> str:
-    """A dataset of your own is named by its manifest's folder (characters other than letters, digits, ``_.-``
-    become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(manifest).resolve().parent.name)
-
-
 def work_dir_for(profile: str, dataset: str | None = None) -> Path:
-    """Per-profile folder for caches, checkpoints, predictions and executed notebooks (your own data: per dataset)."""
+    """Per-profile folder for caches, checkpoints, predictions and executed notebooks (your own data: per dataset,
+    ``sednn.data.dataset_name``)."""
     return RUNS_DIR / "datasets" / dataset / profile if dataset else RUNS_DIR / profile
 
 

@@ -74,7 +74,7 @@ PROFILES = {
                       parser_epochs=20, parser_lrs=(3e-3, 1e-2), vocabulary="garments", other_vocabulary=False,
                       oracle_training=False, stage_variants=False, bootstrap=1000, cam_images=6,
                       localization_images=None, alternatives=("input_masking",), argument_ablations=False),
-    # The same at 384x256, the gpu profile's size: about 110 minutes on 2 cores by `make bench` (README: Profiles).
+    # The same at 384x256, the gpu profile's size (each committed run's time and machine: README, Profiles).
     "cpu_384": Profile("cpu_384", max_images=None, image_hw=(384, 256), map_stride=4, epochs=8, batch_size=32,
                        seeds=(0, 1, 2), lr=3e-3, lr_mults=(1.0, 10.0), tune_seeds=(0,), freeze_stages=3, views=8,
                        parser_epochs=20, parser_lrs=(3e-3, 1e-2), vocabulary="garments", other_vocabulary=False,
@@ -97,13 +97,25 @@ PROFILES["smoke_gpu"] = replace(
 # The map-quality study (notebook 07) on its own: the cpu recipe on the pixel-annotated half with `regions` maps, the
 # baseline and the proposed model tuned there, then every map condition, a Lite2 parser's maps among them. Input
 # masking is left out (its two ends are the cpu run's ablation (e)) and both parsers get one lr, the one the cpu run
-# chose for its `regions` parser on validation: either would take the study past its 60 minutes on 2 cores.
-# Results in results/map_quality/.
+# chose for its `regions` parser on validation: each would add trainings beyond the study's budget on 2 cores (its
+# committed run's time and machine: README, Profiles). Results in results/map_quality/.
 PROFILES["map_quality"] = replace(
     PROFILES["cpu"], name="map_quality", vocabulary="regions", rows="pixel", alternatives=(),
     other_vocabulary=False, oracle_training=False, argument_ablations=False, parser_lrs=(3e-3,),
     parser_backbone="efficientnet_lite0", other_parsers=("efficientnet_lite2",),
     notebooks=("01_data_prep", "02_semantic_maps", "07_map_quality"))
+
+
+def minimal(profile: Profile, name: str, **overrides) -> Profile:
+    """``profile`` with the least work that still runs every notebook through its code paths: one seed, one lr
+    multiplier, no argument or stage ablations, one parser encoder. Tests only: it proves that a path runs."""
+    return replace(profile, name=name, seeds=(0,), lr_mults=(1.0,), tune_seeds=(0,), argument_ablations=False,
+                   stage_variants=False, other_parsers=(), **overrides)
+
+
+# Your own data's paths (the other vocabulary is asked for: a dataset with one says why it is not run)
+PROFILES["smoke_min"] = minimal(PROFILES["smoke"], "smoke_min")
+PROFILES["smoke_gpu_min"] = minimal(PROFILES["smoke_gpu"], "smoke_gpu_min", other_vocabulary=False)
 
 
 def get_profile(name: str, **overrides) -> Profile:

@@ -58,6 +58,24 @@ def resumed_note(r: dict) -> str:
             f"{r['total_seconds_all_invocations'] / 60:.1f} minutes ({times}).")
 
 
+def profile_times_block(results: Path) -> str:
+    """Each committed run's time on its machine, every invocation of a resumed run added up (its RUN.json)."""
+    from .profiles import PROFILES
+
+    runs = []
+    for name in PROFILES:
+        path = paths.results_dir_for(name, results) / "RUN.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        seconds = r.get("total_seconds_all_invocations") or r["total_seconds"]
+        invocations = 1 + len(r.get("earlier_invocations", []))
+        over = f", {invocations} invocations" if invocations > 1 else ""
+        runs.append(f"`{name}` {seconds / 60:.0f} minutes ({r.get('gpu') or r.get('cpu_model')}, "
+                    f"{r['torch_threads']} threads{over}, commit `{r['git_commit'][:7]}`)")
+    return "Time of each committed run, on the machine it ran on: " + "; ".join(runs) + ".\n"
+
+
 LAST_EPOCHS = 5  # the default parser's validation mIoU over its last epochs: how much it moves on its own
 
 
@@ -170,6 +188,31 @@ def bench_block(results: Path) -> str:
     return table.to_markdown(index=False) + f"\n\n{measured_on(bench)}{pipeline}\n"
 
 
+HR_BENCH = "cpu_hr_bench"  # the high-resolution profiles' benchmark study, beside the RUN.json it was checked with
+
+
+def hr_cost_block(results: Path) -> str:
+    """What a training step and the prefix store cost at 288x192 and 384x256 (``results/cpu_hr_bench/``)."""
+    from .workload import PREFIX
+
+    sizes = [pd.read_csv(results / HR_BENCH / name) for name in ("bench.csv", "bench_384x256.csv")]
+    hw = [b["image_hw"].iloc[0] for b in sizes]
+
+    def step(model):
+        return [float(b.set_index("model").loc[model, "train_step_s"]) for b in sizes]
+
+    def prefix_rate(b):
+        return float(b[b["model"].str.startswith(PREFIX)]["infer_img_per_s"].iloc[0])
+
+    (lo, hi), (plo, phi) = step("baseline"), step("proposed")
+    pixels = [int(h) * int(w) for h, w in (s.split("x") for s in hw)]
+    machine = json.loads((results / HR_BENCH / "RUN.json").read_text()).get("cpu_model")
+    return (f"A baseline training step takes {lo:.2f} s at {hw[0]} and {hi:.2f} s at {hw[1]} ({hi / lo:.2f}x; "
+            f"{pixels[1] / pixels[0]:.2f}x the pixels), the proposed model's {plo:.2f} s and {phi:.2f} s; the frozen "
+            f"prefix is stored at {prefix_rate(sizes[0]):.0f} and {prefix_rate(sizes[1]):.0f} images/s. "
+            f"{measured_on(sizes[0], 'each file')} The run it was checked against ran on `{machine}`.\n")
+
+
 OPERATOR_KINDS = {"convolution": "convolution", "batch_norm": "BatchNorm", "copy_": "memory copies",
                   "Optimizer.step": "optimizer step"}
 OTHER_OPERATORS = "other listed operators"
@@ -239,6 +282,7 @@ BLOCKS = {
        for p in paths.RESOLUTION_PROFILES if p != paths.DEFAULT_PROFILE},
     "resolution": optional("resolution_table.md", lambda r: (r / "resolution_table.md").read_text(),
                            "No table across resolutions yet: it needs two of the `cpu`, `cpu_hr`, `cpu_384` runs.\n"),
+    "profile_times": profile_times_block,
     "verdict": lambda r: (r / "verdict.md").read_text(),
     "main_table": lambda r: (r / "main_table.md").read_text(),
     "per_seed": per_seed_block,
@@ -252,6 +296,7 @@ BLOCKS = {
     "work": work_block,
     "projection_check": projection_check_block,
     "bench": bench_block,
+    "hr_cost": hr_cost_block,
     "bench_ops": bench_ops_block,
     "bench_compiled": bench_compiled_block,
 }

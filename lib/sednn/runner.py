@@ -24,12 +24,13 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
-from . import paths, provenance
+from . import paths, progress, provenance
 from .io import atomic_write, write_json
 from .profiles import PROFILES, get_profile
 
@@ -224,6 +225,40 @@ def as_jupyterlab_saves(nb):
     return nb
 
 
+def kernel_config(sockets: Path):
+    """Papermill's kernel talks to it over IPC, through socket files in the folder ``sockets`` (one of its own per
+    kernel, so kernels that run at once never share one): no TCP port is opened while a notebook runs."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(sockets / "kernel")
+    return config
+
+
+def planned_trainings(profile, work: Path, notebooks) -> int | None:
+    """The trainings ``notebooks`` make (``sednn.workload.trainings``) on the dataset prepared in ``work``; None
+    before notebook 01 has prepared it."""
+    from . import data as D
+    from .workload import trainings
+
+    folder = work / "dataset"
+    if not (folder / D.MANIFEST_NAME).exists():
+        return None
+    dataset = D.read_prepared(folder)
+    vocabs = sorted(dataset.vocabularies.values(), key=lambda v: (v.num_classes, v.name))
+    table = dataset.table
+    own = "map_path" in table and (table["map_path"] != "").any()
+    pixel = table[table["gt_map_path"] != ""]
+    names = [v.name for v in vocabs]
+    if own and D.map_kind(table["map_path"].iloc[0]) == "soft":  # own soft maps: the main vocabulary alone
+        names = [D.map_vocabularies(names, profile.vocabulary)["main"]]
+    elif not own and pixel.empty:
+        names = []
+    splits = set(pixel["split"]) >= set(D.SPLITS)
+    return sum(trainings(profile, names, parser=not own, pixel_splits=splits, notebooks=notebooks).values())
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -236,25 +271,27 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     """Run ``notebooks`` (all by default) on CCP or, with ``manifest``, on your own data (folders under
     ``datasets/<name>/``). A notebook that stops because the dataset has no maps is recorded as skipped, with the
     reason, and the notebooks that need none go on."""
-    import papermill as pm
+    from . import data as D
 
     prof = get_profile(profile)
     manifest = Path(manifest).resolve() if manifest else None
-    dataset = paths.dataset_name(manifest) if manifest else None
+    dataset = D.dataset_name(manifest) if manifest else None
     work = Path(work_dir or paths.work_dir_for(profile, dataset)).resolve()
     results = Path(results_dir or paths.results_dir_for(profile, dataset=dataset)).resolve()
     figures = Path(figures_dir or paths.figures_dir_for(profile, dataset)).resolve()
+    identity = D.dataset_identity(manifest)
     if manifest:
         from .experiment import check_own_results_dir
 
         check_own_results_dir(results)
-    executed, rendered = work / "notebooks", results / "notebooks"
-    for d in (work, results, figures, executed, rendered):
+    for folder in (work, results):  # another dataset's run is never resumed or written over
+        D.check_folder_is_ours(folder, identity)
+    for d in (work, results, figures, work / "notebooks", results / "notebooks"):
         d.mkdir(parents=True, exist_ok=True)
     params = {"PROFILE": profile, "SEED": seed, "DATA_DIR": str(data_dir) if data_dir else None, "DEVICE": device,
               "COMPILE": compile, "MANIFEST": str(manifest) if manifest else None,
               "WORK_DIR": str(work), "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures)}
-    record = {"status": "running", **git_state(), "profile": prof.to_dict(), "split_seed": seed,
+    record = {"status": "running", **git_state(), "profile": prof.to_dict(), "dataset": identity, "split_seed": seed,
               "model_seeds": list(prof.seeds), **device_info(device), "versions": versions(),
               "started": now_iso(), "parameters": params, "notebook_seconds": {}, "notebooks": {}}
     # headless kernels inherit this: no progress bars in the saved notebooks (JupyterLab users still get them)
@@ -263,23 +300,60 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     if earlier:
         record["earlier_invocations"] = earlier
         print(f"[sednn] resuming after {len(earlier)} stopped invocation(s) of this commit", flush=True)
-    for name in notebooks or prof.notebooks:
-        src = Path(notebooks_dir) / f"{name}.ipynb"
-        print(f"[sednn] {name} ({profile}) ...", flush=True)
+    names = list(notebooks or prof.notebooks)
+    watcher = progress.Watcher(work / "progress.jsonl", planned_trainings(prof, work, names)).start()
+    try:
+        run_each(names, prof, params, record, work, results, figures, Path(notebooks_dir), watcher)
+    finally:
+        watcher.stop()
+    dataset_info = work / "dataset" / "dataset.json"
+    if dataset_info.exists():
+        info = json.loads(dataset_info.read_text())
+        record["split_from"] = info["split"]
+        record["skipped_rows"] = {k: {"count": len(v), "ids": v} for k, v in info["warnings"].items()}
+    record.update(status="ok", finished=now_iso(), total_seconds=round(sum(record["notebook_seconds"].values()), 1))
+    if earlier:
+        over = seconds_over_invocations(record)
+        record.update(notebook_seconds_all_invocations=over, total_seconds_all_invocations=round(sum(over.values()), 1))
+    write_json(work / "RUN.json", record)
+    previous = json.loads((results / "RUN.json").read_text()) if (results / "RUN.json").exists() else None
+    repo = Path(notebooks_dir).resolve().parent
+    write_json(results / "RUN.json", {**record, "parameters": parameters_for_readers(params, repo),
+                                      "dataset": parameters_for_readers(identity, repo),
+                                      "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
+    if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
+        from . import resolution, summary
+        from .readme import update_everywhere
+
+        resolution.write()  # the table across resolutions, from whichever profiles have results
+        summary.write()  # figures/summary.png, from every run there is
+        update_everywhere()
+    return record
+
+
+def run_each(names, prof, params, record, work, results, figures, notebooks_dir, watcher) -> None:
+    """Each notebook of ``names`` in turn, ``record`` (``<work>/RUN.json``) rewritten around each."""
+    import papermill as pm
+
+    executed, rendered = work / "notebooks", results / "notebooks"
+    for name in names:
+        src = notebooks_dir / f"{name}.ipynb"
+        watcher.say(f"[sednn] {name} ({prof.name}) ...")
         record["in_progress"] = {"notebook": name, "since": now_iso()}
         write_json(work / "RUN.json", record)
         t0, started = time.perf_counter(), time.time()
         try:
             headless = {"INTERACTIVE": False} if "INTERACTIVE" in pm.inspect_notebook(str(src)) else {}
-            pm.execute_notebook(str(src), str(executed / src.name), parameters={**params, **headless},
-                                kernel_name="python3",
-                                cwd=str(Path(notebooks_dir)), progress_bar=False)
+            with tempfile.TemporaryDirectory(prefix="sednn-kernel-") as sockets:
+                pm.execute_notebook(str(src), str(executed / src.name), parameters={**params, **headless},
+                                    kernel_name="python3", cwd=str(notebooks_dir), progress_bar=False,
+                                    config=kernel_config(Path(sockets)))
         except pm.PapermillExecutionError as e:
             if e.ename == "MapsUnavailable":  # the dataset has no maps: this notebook needs them, the next may not
                 record.setdefault("skipped_notebooks", {})[name] = e.evalue
                 del record["in_progress"]
                 write_json(work / "RUN.json", record)
-                print(f"[sednn] {name} skipped: {e.evalue}", flush=True)
+                watcher.say(f"[sednn] {name} skipped: {e.evalue}")
                 continue
             record.update(status="failed", failed_notebook=name, failed_cell=e.cell_index,
                           error=f"{e.ename}: {e.evalue}")
@@ -294,29 +368,9 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
         del record["in_progress"]
         write_json(work / "RUN.json", record)
         write_for_readers(executed / src.name, rendered / src.name)
-        print(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s", flush=True)
-    dataset_info = work / "dataset" / "dataset.json"
-    if dataset_info.exists():
-        info = json.loads(dataset_info.read_text())
-        record["split_from"] = info["split"]
-        record["skipped_rows"] = {k: {"count": len(v), "ids": v} for k, v in info["warnings"].items()}
-    record.update(status="ok", finished=now_iso(), total_seconds=round(sum(record["notebook_seconds"].values()), 1))
-    if earlier:
-        over = seconds_over_invocations(record)
-        record.update(notebook_seconds_all_invocations=over, total_seconds_all_invocations=round(sum(over.values()), 1))
-    write_json(work / "RUN.json", record)
-    previous = json.loads((results / "RUN.json").read_text()) if (results / "RUN.json").exists() else None
-    repo = Path(notebooks_dir).resolve().parent
-    write_json(results / "RUN.json", {**record, "parameters": parameters_for_readers(params, repo),
-                                      "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
-    if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
-        from . import resolution, summary
-        from .readme import update_everywhere
-
-        resolution.write()  # the table across resolutions, from whichever profiles have results
-        summary.write()  # figures/summary.png, from every run there is
-        update_everywhere()
-    return record
+        watcher.say(f"[sednn] {name} done in {record['notebook_seconds'][name]:.0f} s")
+        if name == "01_data_prep":  # the dataset is prepared: the trainings to come can be counted
+            watcher.set_total(planned_trainings(prof, work, names))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--data-dir", default=None, help="CCP folder (default: shared copy, else pinned clone)")
     ap.add_argument("--manifest", default=None, help="your own data: a manifest CSV with its vocabulary files beside "
-                    "it (README: Your own data); results go to results/datasets/<its folder>/<profile>/")
+                    "it (README: Your own data); results go to results/datasets/<its folder>-<hash>/<profile>/")
     ap.add_argument("--notebooks", nargs="*", default=None, help=f"subset of {NOTEBOOKS}")
     ap.add_argument("--work-dir", default=None)
     ap.add_argument("--results-dir", default=None)

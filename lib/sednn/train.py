@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed as dist
+from . import progress
 from .io import atomic_write, sha256_json
 
 log = logging.getLogger(__name__)
@@ -349,24 +350,27 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
             if best_weights is not None:  # first, so last.pt never refers to a best score best.pt lacks
                 _save(best_weights, best)
                 best_weights = None
-            progress = {"epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}
-            _save(progress if finished else {**progress, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            kept = {"epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}
+            _save(kept if finished else {**kept, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                              "scheduler": sched.state_dict()}, last)
             written = time.monotonic()
         dist.barrier()
         if rank == 0:
             log.debug("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
     if rank == 0 and history:
-        log.info("%s", training_line(desc, history))
+        done = finished_training(desc, history, reused=start >= cfg.epochs)
+        log.info("%s", done.line())
+        progress.report(done)
     load_best(model, ckpt_dir, device)
     return history
 
 
-def training_line(desc: str, history: list[dict]) -> str:
-    """One line per training for the notebooks' output: epochs, the best epoch and its validation score, time."""
+def finished_training(desc: str, history: list[dict], reused: bool = False) -> progress.Training:
+    """A training as its one line in the notebooks' output and the runner's progress show it: epochs, the best
+    epoch and its validation score, time."""
     best = max(history, key=lambda h: -math.inf if math.isnan(h["val_score"]) else h["val_score"])
-    return (f"{desc}: {history[-1]['epoch']} epochs, best epoch {best['epoch']} (validation {best['val_score']:.4f}), "
-            f"{sum(h['seconds'] for h in history):.0f} s")
+    return progress.Training(desc, int(history[-1]["epoch"]), int(best["epoch"]), float(best["val_score"]),
+                             float(sum(h["seconds"] for h in history)), reused)
 
 
 def epoch_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator):

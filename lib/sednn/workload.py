@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import classifiers as C
+from . import data as D
 from . import labels as L
 from . import paths
 from .models import create_backbone
@@ -114,6 +115,39 @@ def work(profile: Profile, splits: pd.DataFrame | None = None, best_alternative:
     add("05_proposed", "proposed", "infer", 2 * seeds * n["pixel"]["test"])  # (c): ground truth at test time
     df = pd.DataFrame(rows)
     return df.groupby(["notebook", "model", "pass", "image_hw"], sort=False, as_index=False).sum()
+
+
+def trainings(profile: Profile, vocabularies: list[str] = L.CCP_VOCABULARIES, *, parser: bool = True,
+              pixel_splits: bool = True, notebooks=None) -> dict[str, int]:
+    """How many trainings (``sednn.train.fit`` calls, a reused checkpoint counted too) each of ``notebooks`` (the
+    profile's) makes on a dataset with map ``vocabularies`` (coarsest first; none: only the baseline trains),
+    ``parser``: whether it trains the parser (not with maps of its own); ``pixel_splits``: whether train, val and
+    test all hold pixel-annotated images (the oracle arms and notebook 07 need them). The runner's progress counts
+    against this; a test holds it to what the smoke runs train."""
+    from . import map_quality as Q
+
+    def tuned(models):  # sednn.classifiers.tune: the grid with the tuning seeds, then the other seeds
+        return len(models) * (len(profile.lr_mults) * len(profile.tune_seeds)
+                              + len(set(profile.seeds) - set(profile.tune_seeds)))
+
+    roles = D.map_vocabularies(list(vocabularies), profile.vocabulary)
+    maps, seeds = bool(vocabularies), len(profile.seeds)
+    count = {"01_data_prep": 0, "03_baseline": tuned(["baseline"]), "06_attention": 0}
+    count["02_semantic_maps"] = (len(needed_vocabularies(profile, list(vocabularies)))
+                                 * (1 + len(profile.other_parsers)) * len(profile.parser_lrs)) if parser else 0
+    count["04_alternatives"] = tuned(C.alternatives(profile)) if maps else 0
+    fifth = tuned(["proposed", *argument_ablations(profile)])
+    if profile.stage_variants:
+        fifth += len(create_backbone("efficientnet_lite0", pretrained=False).spec.default_fusion_stages)
+    if profile.oracle_training and pixel_splits:
+        fifth += 5 * seeds  # the baseline, the proposed model and the best alternative with both maps
+    if profile.other_vocabulary and roles["other"]:
+        fifth += 2 * seeds
+    count["05_proposed"] = fifth if maps else 0
+    curve = Q.curve_models(profile)
+    arms = 1 + len(Q.CURVE) + len(profile.other_parsers) + len(Q.CONTROLS) + len(Q.ENDS) * (len(curve) - 1)
+    count["07_map_quality"] = tuned(["baseline", *curve]) + arms * seeds if maps and pixel_splits else 0
+    return {name: count[name] for name in (profile.notebooks if notebooks is None else notebooks)}
 
 
 def summary(profile: Profile, splits: pd.DataFrame | None = None) -> dict:
