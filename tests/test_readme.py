@@ -144,3 +144,20 @@ def test_bench_blocks_name_the_machine_and_follow_the_files(tmp_path):
     shares = dict(re.findall(r"\| (convolution|BatchNorm|other listed operators) +\| +([\d.]+) \|",
                              readme.bench_ops_block(tmp_path)))
     assert shares == {"convolution": "60", "BatchNorm": "10", "other listed operators": "5"}
+
+
+def test_run_times_come_from_the_committed_runs_and_name_their_machine(tmp_path):
+    """The profiles' times in the README: each committed run's RUN.json, all its invocations, its machine; a test
+    profile's run (results/smoke/, ignored by git) is never quoted."""
+    import json
+
+    record = {"total_seconds": 600.0, "total_seconds_all_invocations": 1500.0, "earlier_invocations": [{}],
+              "cpu_model": "Some CPU", "torch_threads": 2, "git_commit": "a" * 40}
+    for folder in (tmp_path, tmp_path / "smoke", tmp_path / "cpu_hr"):
+        folder.mkdir(exist_ok=True)
+        (folder / "RUN.json").write_text(json.dumps(record if folder != tmp_path / "cpu_hr" else
+                                                    {**record, "total_seconds_all_invocations": None,
+                                                     "earlier_invocations": [], "gpu": "Some GPU"}))
+    assert readme.profile_times_block(tmp_path) == (
+        "Time of each committed run, on the machine it ran on: `cpu` 25 minutes (Some CPU, 2 threads, 2 invocations, "
+        "commit `aaaaaaa`); `cpu_hr` 10 minutes (Some GPU, 2 threads, commit `aaaaaaa`).\n")

@@ -324,15 +324,30 @@ def test_every_finished_training_reaches_the_runner_through_the_progress_file(tm
     assert [t.reused for t in seen] == [False, True] and all(t.epochs == 2 for t in seen)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[0].startswith("[sednn] toy: 2 epochs, best epoch 1 (validation 0.5000)")
-    assert lines[0].endswith("1/3 trainings, about 0 min left") and lines[1].endswith("2/3 trainings, about 0 min left")
+    assert lines[0].endswith("| 1/3 trainings") and lines[1].endswith("| 2/3 trainings")  # the second was reused
     assert progress.ENV not in __import__("os").environ
 
 
-def test_the_time_left_is_the_rate_of_fresh_trainings():
-    from sednn.progress import eta
+def test_the_time_left_is_the_rate_of_fresh_trainings_since_the_first(tmp_path, monkeypatch):
+    """The rate counts from the first fresh training's end (the data preparation before it is not repeated);
+    reused trainings cost nothing."""
+    import io
 
-    assert eta(4, 2, 10, 120.0) == "4/10 trainings, about 6 min left"  # 60 s per fresh training, 6 to go
-    assert eta(4, 0, 10, 120.0) == "4/10 trainings" and eta(3, 1, None, 5.0) == "3 trainings"
+    from sednn import progress
+
+    clock = iter([100.0, 160.0, 220.0])  # the first ends at 100 s, two more 60 s apart
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    path = tmp_path / "progress.jsonl"
+    out = io.StringIO()
+    watcher = progress.Watcher(path, total=10, stream=out)
+    for reused in (False, True, False, False):
+        monkeypatch.setenv(progress.ENV, str(path))
+        progress.report(progress.Training("t", 1, 1, 0.5, 1.0, reused))
+        watcher.poll()
+    ends = [line.split(" | ")[1] for line in out.getvalue().splitlines()]
+    assert ends == ["1/10 trainings", "2/10 trainings", "3/10 trainings, about 7 min left",
+                    "4/10 trainings, about 6 min left"]  # 60 s per fresh training, 7 then 6 to go
+    assert progress.eta(3, None, 5.0) == "3 trainings" and progress.eta(10, 10, 60.0) == "10/10 trainings"
 
 
 def test_read_only_arrays_become_tensors_without_copy_or_warning():

@@ -117,6 +117,9 @@ def minimal(profile: Profile, name: str, **overrides) -> Profile:
 PROFILES["smoke_min"] = minimal(PROFILES["smoke"], "smoke_min")
 PROFILES["smoke_gpu_min"] = minimal(PROFILES["smoke_gpu"], "smoke_gpu_min", other_vocabulary=False)
 
+# Profiles for tests: their runs are never committed, and the README speaks of none of them.
+TEST_PROFILES = ("smoke", "smoke_gpu", "smoke_min", "smoke_gpu_min")
+
 
 def get_profile(name: str, **overrides) -> Profile:
     if name not in PROFILES:

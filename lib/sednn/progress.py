@@ -56,14 +56,14 @@ def read_new(path: Path, offset: int) -> tuple[list[Training], int]:
     return lines, offset + len(complete)
 
 
-def eta(done: int, fresh: int, total: int | None, elapsed: float) -> str:
-    """"12/160 trainings, about 34 min left": the time left at this invocation's rate of fresh trainings (reused
-    ones cost nothing); no estimate before the first fresh one."""
+def eta(done: int, total: int | None, seconds_per_training: float | None) -> str:
+    """"12/160 trainings, about 34 min left": the time left at the rate measured so far (no estimate before it is
+    measured)."""
     if not total:
         return f"{done} trainings"
     text = f"{done}/{total} trainings"
-    if fresh and done < total:
-        text += f", about {(total - done) * elapsed / fresh / 60:.0f} min left"
+    if seconds_per_training is not None and done < total:
+        text += f", about {(total - done) * seconds_per_training / 60:.0f} min left"
     return text
 
 
@@ -74,8 +74,8 @@ class Watcher:
     def __init__(self, path: Path, total: int | None = None, stream=None, poll_s: float = 1.0):
         self.path, self.total, self.stream, self.poll_s = Path(path), total, stream or sys.stdout, poll_s
         self.done = self.fresh = 0
+        self.first: float | None = None  # when the first fresh training ended: the rate is measured from there
         self.offset = self.path.stat().st_size if self.path.exists() else 0
-        self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._bar = None
@@ -102,12 +102,21 @@ class Watcher:
         else:
             print(text, file=self.stream, flush=True)
 
+    def seconds_per_training(self) -> float | None:
+        """Wall time per fresh training since the first one ended (what each costs with the notebooks' other work
+        between them; the data preparation and kernel starts before the first are not repeated), reused ones free."""
+        if self.fresh < 2:
+            return None
+        return (time.monotonic() - self.first) / (self.fresh - 1)
+
     def poll(self) -> list[Training]:
         new, self.offset = read_new(self.path, self.offset)
         for t in new:
             self.done += 1
-            self.fresh += not t.reused
-            where = eta(self.done, self.fresh, self.total, time.monotonic() - self.started)
+            if not t.reused:
+                self.fresh += 1
+                self.first = self.first or time.monotonic()
+            where = eta(self.done, self.total, self.seconds_per_training())
             if self._bar is not None:
                 self.say(f"[sednn] {t.line()}")
                 self._bar.update(1)

@@ -60,10 +60,10 @@ def resumed_note(r: dict) -> str:
 
 def profile_times_block(results: Path) -> str:
     """Each committed run's time on its machine, every invocation of a resumed run added up (its RUN.json)."""
-    from .profiles import PROFILES
+    from .profiles import PROFILES, TEST_PROFILES
 
     runs = []
-    for name in PROFILES:
+    for name in (p for p in PROFILES if p not in TEST_PROFILES):
         path = paths.results_dir_for(name, results) / "RUN.json"
         if not path.exists():
             continue

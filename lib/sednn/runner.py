@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import paths, progress, provenance
 from .io import atomic_write, write_json
-from .profiles import PROFILES, get_profile
+from .profiles import PROFILES, TEST_PROFILES, get_profile
 
 NOTEBOOKS = ["01_data_prep", "02_semantic_maps", "03_baseline", "04_alternatives", "05_proposed", "06_attention",
              "07_map_quality"]  # a profile runs its own selection of them (Profile.notebooks)
@@ -321,7 +321,7 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     write_json(results / "RUN.json", {**record, "parameters": parameters_for_readers(params, repo),
                                       "dataset": parameters_for_readers(identity, repo),
                                       "notebooks": provenance.merge(previous, record, NOTEBOOKS)})
-    if results == paths.results_dir_for(profile).resolve():  # the repository's own results: README follows them
+    if results == paths.results_dir_for(profile).resolve() and profile not in TEST_PROFILES:  # the README follows
         from . import resolution, summary
         from .readme import update_everywhere
 
