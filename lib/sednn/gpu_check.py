@@ -34,6 +34,7 @@ from .io import write_json
 DATA_DIR = paths.REPO_ROOT / ".gpu-data"  # ignored by git; travels to the GPU machine as a carried folder
 WHEELS_DIR = paths.REPO_ROOT / ".whl"
 OUT_DIR = paths.RESULTS_DIR / "gpu"
+CPU_OUT_DIR = paths.RUNS_DIR / "gpu-check" / "results"  # a CPU's dry run
 BUDGET_S = 480
 # What the notebooks import that the GPU machine's image lacks; their requirements are followed from here.
 NEEDED = ("papermill", "nbclient", "ipykernel", "ipywidgets", "grad-cam", "iterative-stratification",
@@ -261,7 +262,8 @@ def main(argv=None) -> int:
     prep.add_argument("--data", default=str(DATA_DIR))
     go = sub.add_parser("run", help="the proof, on the machine with the GPU")
     go.add_argument("--device", default="cuda")
-    go.add_argument("--out", default=str(OUT_DIR))
+    go.add_argument("--out", default=None, help=f"default: {OUT_DIR.relative_to(paths.REPO_ROOT)}/ (on a CPU: "
+                    f"{CPU_OUT_DIR.relative_to(paths.REPO_ROOT)}/, never the committed results)")
     go.add_argument("--data", default=str(DATA_DIR))
     go.add_argument("--budget-s", type=float, default=BUDGET_S)
     go.add_argument("--smoke-profile", default=None, help="default: smoke_gpu (on a CPU: CPU_DRY_RUN's)")
@@ -279,7 +281,8 @@ def main(argv=None) -> int:
         print(f"[gpu-check] the working tree with both: {size / 2**20:.1f} MiB of {TRAVEL_LIMIT / 2**20:.0f}")
         return 0 if size <= TRAVEL_LIMIT else 1
     on_cpu = args.device == "cpu"
-    record = run(args.device, Path(args.out), Path(args.data), args.budget_s,
+    out = Path(args.out) if args.out else CPU_OUT_DIR if on_cpu else OUT_DIR
+    record = run(args.device, out, Path(args.data), args.budget_s,
                  args.smoke_profile or (CPU_DRY_RUN["smoke_profile"] if on_cpu else "smoke_gpu"),
                  Path(args.work_dir) if args.work_dir else None,
                  args.bench_hw or (CPU_DRY_RUN["bench_hw"] if on_cpu else None),
