@@ -17,6 +17,7 @@ device, in how many seconds; the benchmark's images/s and projection and the not
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -163,17 +164,23 @@ class Steps:
         print(f"[gpu-check] {name}: {status} ({seconds:.0f} s)", flush=True)
 
     def command(self, name: str, cmd: list[str], timeout: float, env=None) -> int | None:
-        """Run ``cmd`` for at most ``timeout`` seconds; then it is stopped with everything it started (a runner's
-        notebook kernel too). Returns its exit code, None when stopped."""
-        import signal
+        """Run ``cmd`` for at most ``timeout`` seconds; then it is stopped with every process it started (a runner's
+        notebook kernel runs in a session of its own, so its process group would not reach it). Returns its exit
+        code, None when stopped."""
+        import psutil
 
         t = time.monotonic()
-        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, start_new_session=True)
+        proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
         try:
             code = proc.wait(timeout=max(1.0, timeout))
             status = "ok" if code == 0 else f"failed (exit {code})"
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            tree = psutil.Process(proc.pid)
+            processes = [*tree.children(recursive=True), tree]
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            psutil.wait_procs(processes, timeout=10)
             proc.wait()
             code, status = None, "stopped at the budget"
         self.done(name, status, time.monotonic() - t)
