@@ -56,15 +56,19 @@ def read_new(path: Path, offset: int) -> tuple[list[Training], int]:
     return lines, offset + len(complete)
 
 
+def time_left(done: int, total: int | None, seconds_per_training: float | None) -> str | None:
+    """"about 34 min left" at the rate measured so far; None before it is measured, or with nothing left."""
+    if not total or seconds_per_training is None or done >= total:
+        return None
+    return f"about {(total - done) * seconds_per_training / 60:.0f} min left"
+
+
 def eta(done: int, total: int | None, seconds_per_training: float | None) -> str:
-    """"12/160 trainings, about 34 min left": the time left at the rate measured so far (no estimate before it is
-    measured)."""
+    """"12/160 trainings, about 34 min left" (the count alone where the total or the rate is not known yet)."""
     if not total:
         return f"{done} trainings"
-    text = f"{done}/{total} trainings"
-    if seconds_per_training is not None and done < total:
-        text += f", about {(total - done) * seconds_per_training / 60:.0f} min left"
-    return text
+    left = time_left(done, total, seconds_per_training)
+    return f"{done}/{total} trainings" + (f", {left}" if left else "")
 
 
 class Watcher:
@@ -116,13 +120,13 @@ class Watcher:
             if not t.reused:
                 self.fresh += 1
                 self.first = self.first or time.monotonic()
-            where = eta(self.done, self.total, self.seconds_per_training())
+            rate = self.seconds_per_training()
             if self._bar is not None:
                 self.say(f"[sednn] {t.line()}")
                 self._bar.update(1)
-                self._bar.set_postfix_str(where.split(", ", 1)[-1] if "left" in where else "")
+                self._bar.set_postfix_str(time_left(self.done, self.total, rate) or "")
             else:
-                self.say(f"[sednn] {t.line()} | {where}")
+                self.say(f"[sednn] {t.line()} | {eta(self.done, self.total, rate)}")
         return new
 
     def _loop(self) -> None:

@@ -237,26 +237,18 @@ def kernel_config(sockets: Path):
 
 
 def planned_trainings(profile, work: Path, notebooks) -> int | None:
-    """The trainings ``notebooks`` make (``sednn.workload.trainings``) on the dataset prepared in ``work``; None
-    before notebook 01 has prepared it."""
+    """The trainings ``notebooks`` make (``sednn.workload.trainings``) on the dataset prepared in ``work``, as the
+    notebooks' ``Run`` sees it; None before notebook 01 has prepared it."""
     from . import data as D
+    from .experiment import Run
     from .workload import trainings
 
-    folder = work / "dataset"
-    if not (folder / D.MANIFEST_NAME).exists():
+    if not (work / "dataset" / D.MANIFEST_NAME).exists():
         return None
-    dataset = D.read_prepared(folder)
-    vocabs = sorted(dataset.vocabularies.values(), key=lambda v: (v.num_classes, v.name))
-    table = dataset.table
-    own = "map_path" in table and (table["map_path"] != "").any()
-    pixel = table[table["gt_map_path"] != ""]
-    names = [v.name for v in vocabs]
-    if own and D.map_kind(table["map_path"].iloc[0]) == "soft":  # own soft maps: the main vocabulary alone
-        names = [D.map_vocabularies(names, profile.vocabulary)["main"]]
-    elif not own and pixel.empty:
-        names = []
-    splits = set(pixel["split"]) >= set(D.SPLITS)
-    return sum(trainings(profile, names, parser=not own, pixel_splits=splits, notebooks=notebooks).values())
+    run = Run(profile, work_dir=work)
+    vocabularies = [] if run.maps_missing() else list(run.vocabularies)
+    return sum(trainings(profile, vocabularies, parser=not run.own_map_kind, pixel_splits=run.pixel_annotated_splits,
+                         notebooks=notebooks).values())
 
 
 def now_iso() -> str:

@@ -352,7 +352,7 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
                 best_weights = None
             kept = {"epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}
             _save(kept if finished else {**kept, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                             "scheduler": sched.state_dict()}, last)
+                                         "scheduler": sched.state_dict()}, last)
             written = time.monotonic()
         dist.barrier()
         if rank == 0:

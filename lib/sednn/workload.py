@@ -43,6 +43,12 @@ def _hw(hw) -> str:
     return "x".join(map(str, hw))
 
 
+def tuning_trainings(profile: Profile) -> int:
+    """The trainings ``sednn.classifiers.tune`` makes of one model: the grid with the tuning seeds, then the other
+    seeds at the chosen point."""
+    return len(profile.lr_mults) * len(profile.tune_seeds) + len(set(profile.seeds) - set(profile.tune_seeds))
+
+
 def work(profile: Profile, splits: pd.DataFrame | None = None, best_alternative: str = "input_masking") -> pd.DataFrame:
     """One row per (notebook, model, pass, size) with its image passes; ``trainings`` counts trainings.
 
@@ -70,9 +76,8 @@ def work(profile: Profile, splits: pd.DataFrame | None = None, best_alternative:
             trainings=seeds)
         add(notebook, model, "infer", seeds * (profile.epochs * c["val"] + c["val"] + c["test"]))
 
-    def tuned(notebook, model):  # sednn.classifiers.tune: the grid with the tuning seeds, then the other seeds
-        extra = len(set(profile.seeds) - set(profile.tune_seeds))
-        training(notebook, model, seeds=len(profile.lr_mults) * len(profile.tune_seeds) + extra)
+    def tuned(notebook, model):
+        training(notebook, model, seeds=tuning_trainings(profile))
 
     def stored(notebook, hw=size):  # one prefix store: every image, every view
         if profile.freeze_stages:
@@ -126,9 +131,8 @@ def trainings(profile: Profile, vocabularies: list[str] = L.CCP_VOCABULARIES, *,
     against this; a test holds it to what the smoke runs train."""
     from . import map_quality as Q
 
-    def tuned(models):  # sednn.classifiers.tune: the grid with the tuning seeds, then the other seeds
-        return len(models) * (len(profile.lr_mults) * len(profile.tune_seeds)
-                              + len(set(profile.seeds) - set(profile.tune_seeds)))
+    def tuned(models):
+        return len(models) * tuning_trainings(profile)
 
     roles = D.map_vocabularies(list(vocabularies), profile.vocabulary)
     maps, seeds = bool(vocabularies), len(profile.seeds)
