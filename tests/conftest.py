@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sednn import paths
+from sednn.core import paths
 
 CCP = paths.SHARED_CCP_DIR
 # The session's notebook runs (below) are each read by one test file, so that `make test` (pytest-xdist,
@@ -95,7 +95,7 @@ def write_own_dataset(folder: Path, ccp_root: Path, ids: list[int], split: dict[
     import scipy.io
     from PIL import Image
 
-    from sednn import ccp
+    from sednn.data import ccp
 
     names = ccp.read_label_list(ccp_root)
     part_of = {fine: part for part, fines in PARTS.items() for fine in fines}
@@ -147,7 +147,7 @@ def run_notebooks(out: Path, profile: str, notebooks=None, manifest=None) -> dic
     import contextlib
     import io
 
-    from sednn import runner
+    from sednn.pipeline import runner
 
     shown = io.StringIO()
     try:
@@ -162,7 +162,7 @@ def run_notebooks(out: Path, profile: str, notebooks=None, manifest=None) -> dic
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """Every notebook, 07 included, on the smoke profile: (folder, RUN.json record)."""
-    from sednn.runner import NOTEBOOKS
+    from sednn.core.plan import NOTEBOOKS
 
     require_ccp()
     out = tmp_path_factory.mktemp("smoke")
@@ -174,7 +174,7 @@ def gpu_check_run(tmp_path_factory):
     """`make gpu-check` as a CPU runs it (what needs CUDA skipped): the smoke images carried as a dataset of their
     own, the gpu profile's code paths through the notebooks (nothing frozen, 16 views, bf16 autocast, the parser
     learning from photos) with the least work, the benchmark at a small size, a start of the gpu profile."""
-    from sednn import gpu_check
+    from sednn.pipeline import gpu_check
 
     require_ccp()
     out = tmp_path_factory.mktemp("gpu_check")
@@ -202,7 +202,7 @@ def smoke_gpu_run(gpu_check_run) -> NotebookRun:
 def own_run(tmp_path_factory):
     """Every notebook, 07 included, on a dataset of our own (``write_own_dataset``) with the least work:
     (folder, manifest, RUN.json record)."""
-    from sednn.runner import NOTEBOOKS
+    from sednn.core.plan import NOTEBOOKS
 
     out = tmp_path_factory.mktemp("own")
     manifest = write_own_dataset(out / "my data", require_ccp(), OWN_IDS)

@@ -1,11 +1,11 @@
-"""Trains a small BatchNorm-free model with ``sednn.train.fit`` on fixed data; run alone or under torchrun.
+"""Trains a small BatchNorm-free model with ``sednn.training.fit.fit`` on fixed data; run alone or under torchrun.
 
     python tests/ddp_fit_worker.py OUT                                        # one process
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/ddp_fit_worker.py OUT
 
 Rank 0 writes OUT/result.npz: the history, the final weights and the gathered validation predictions.
 No BatchNorm and no dropout, so a correct multi-process run computes the same steps as a single process
-(PyTorch has no SyncBatchNorm on CPU; see sednn.distributed).
+(PyTorch has no SyncBatchNorm on CPU; see sednn.training.distributed).
 """
 import json
 import sys
@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sednn import distributed as dist
-from sednn.metrics import macro_auc
-from sednn.train import TensorData, TrainConfig, fit, multilabel_loss, predict, steps_per_epoch
+from sednn.core.epochs import steps_per_epoch
+from sednn.core.metrics import macro_auc
+from sednn.training import distributed as dist
+from sednn.training.fit import TrainConfig, fit, multilabel_loss, predict
+from sednn.training.tensors import TensorData
 
 
 class TinyNet(nn.Module):
@@ -54,7 +56,7 @@ def main(out: str) -> None:
 
     rows_trained = []
 
-    def batches(gen):  # as sednn.classifiers.train cuts them
+    def batches(gen):  # as sednn.study.classifiers.train cuts them
         for rows, v in data.epoch_views(train_idx, cfg.batch_size, gen):
             batch = data.at(rows, v, dev, augment=True)
             rows_trained.append(len(batch[0]))

@@ -3,7 +3,7 @@ by the gpu check's CPU dry run (test_notebooks.py)."""
 import numpy as np
 import pytest
 
-from sednn.bench import MODELS, benchmark, profile_ops
+from sednn.pipeline.bench import benchmark, profile_ops
 
 
 def test_operator_profile_ranks_operators_by_their_share_of_a_step():
@@ -24,15 +24,15 @@ def test_models_are_timed_as_they_train_and_a_size_can_be_tried_before_a_profile
     """Models that train from the stored prefix get its output and start after it; early fusion gets the photo."""
     import torch
 
-    from sednn.bench import as_trained, bench_model, synthetic_data
-    from sednn.profiles import get_profile
+    from sednn.core.profiles import get_profile
+    from sednn.pipeline.bench import as_trained, bench_model, synthetic_data
 
     prof = get_profile("smoke")
     data = synthetic_data(prof, 2, 42, torch.device("cpu"))
     photo_batch = data.batch(torch.arange(2), torch.device("cpu"))
     for name, starts_at in [("baseline", prof.freeze_stages), ("proposed", prof.freeze_stages), ("early_fusion", 0)]:
         model = bench_model(name, prof, torch.device("cpu"), 42)
-        x, _, _, start = as_trained(model, photo_batch, prof)
+        x, _, _, start = as_trained(name, model, photo_batch, prof)
         assert start == starts_at and (x.shape[1] == 3) == (starts_at == 0)
     df = benchmark("smoke", device="cpu", steps=1, warmup=1, batch_size=2, rounds=1, models=["baseline", "proposed"],
                    image_hw=(128, 96))

@@ -1,10 +1,11 @@
 """The array cache: a round trip, and stale or corrupted caches detected and rebuilt."""
 import numpy as np
 
-from sednn import ccp
-from sednn import data as D
-from sednn import labels as L
-from sednn.cache import NO_MAP, ArrayCache, cache_fine_maps, cache_photos
+from sednn.core.io import DatasetError
+from sednn.data import ccp
+from sednn.data import labels as L
+from sednn.data.cache import ArrayCache, cache_fine_maps, cache_photos
+from sednn.data.labels import NO_MAP
 
 
 def test_round_trip_and_stale_detection(tmp_path):
@@ -36,7 +37,8 @@ def test_photo_and_map_cache_from_real_files(tmp_path, mini_ccp):
     pixel = (table["source"] == "pixel").to_numpy()
     assert (maps[~pixel] == NO_MAP).all() and (maps[pixel] < 59).all()
     again = ArrayCache(tmp_path).load("photos", {"version": 1, "image_hw": [48, 32],
-                                                 "rows": table[["id", "image_path", "gt_map_path"]].to_numpy().tolist()})
+                                                 "rows": table[["id", "image_path", "gt_map_path"]].to_numpy()
+                                                 .tolist()})
     assert np.array_equal(again, photos)
 
 
@@ -46,18 +48,17 @@ def test_corrupt_photo_is_named_when_caching(tmp_path, mini_ccp):
     table = ccp.build_manifest(mini_ccp, min_positives=1).table
     photo = mini_ccp / "photos" / "0003.jpg"
     photo.write_bytes(photo.read_bytes()[:3000])
-    with pytest.raises(D.DatasetError, match=r"0003\.jpg: corrupt or truncated"):
+    with pytest.raises(DatasetError, match=r"0003\.jpg: corrupt or truncated"):
         cache_photos(ArrayCache(tmp_path), table, (48, 32))
 
 
 def test_a_stored_prefix_is_built_once_even_before_its_photos_are_cached(tmp_path, monkeypatch):
     """The parser's first call at its own size caches the photos and the prefix together; the next call loads both
     (the fingerprint names the photos' checksum, so it must be taken after they are cached)."""
-    from sednn import features
-    from sednn.experiment import Run
-    from sednn.parsing import parser_run
-
     from conftest import require_ccp, write_own_dataset
+    from sednn.study.parsing import parser_run
+    from sednn.study.run import Run
+    from sednn.training import prefix as features
 
     manifest = write_own_dataset(tmp_path / "d", require_ccp(), [1, 2, 3, 4, 5, 6, 1005, 1006, 1007, 1008])
     run = Run.create("smoke", manifest=manifest, work_dir=tmp_path / "w", results_dir=tmp_path / "r",

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sednn import cam
-from sednn import labels as L
+from sednn.data import labels as L
 from sednn.models import create_model
+from sednn.study import cam
 
 
 def test_grad_cam_gives_one_map_per_image_label_pair_in_unit_range():

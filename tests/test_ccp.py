@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from sednn import ccp
-from sednn import data as D
-from sednn import paths
+from sednn.core import paths
+from sednn.core.io import DatasetError
+from sednn.data import ccp
+from sednn.data.dataset import add_split
+from sednn.data.manifest import LABEL_PREFIX, load_photo
 
 
 # ------------------------------------------------------------------ manifest vs an independent count
@@ -29,7 +31,7 @@ def test_manifest_matches_an_independent_count_of_the_raw_files(ccp_root):
     table = m.table.set_index("id")
     for t in m.targets:
         truth = pd.Series({k: int(names.index(t) in v) for k, v in kept.items()})
-        assert (table[D.LABEL_PREFIX + t] == truth.reindex(table.index)).all(), t
+        assert (table[LABEL_PREFIX + t] == truth.reindex(table.index)).all(), t
     assert (table["source"] == np.where(table.index.astype(int) <= 1004, "pixel", "tags")).all()
     assert (table["gt_map_path"] != "").sum() == 1003
 
@@ -46,7 +48,7 @@ def test_tag_files_with_repeated_indices_are_deduplicated(ccp_root):
 @pytest.fixture(scope="module")
 def split_table():
     root = ccp.resolve_root()
-    return D.add_split(ccp.build_manifest(root).table, seed=0)
+    return add_split(ccp.build_manifest(root).table, seed=0)
 
 
 def test_split_proportions_disjointness_and_balance(split_table):
@@ -56,15 +58,15 @@ def test_split_proportions_disjointness_and_balance(split_table):
     assert t["id"].is_unique and set(t["split"]) == {"train", "val", "test"}
     by_source = pd.crosstab(t["source"], t["split"], normalize="index")
     assert (by_source.sub(by_source.mean()).abs() < 0.03).all().all(), "both halves in every split"
-    labels = [c for c in t.columns if c.startswith(D.LABEL_PREFIX)]
+    labels = [c for c in t.columns if c.startswith(LABEL_PREFIX)]
     test_share = t.loc[t.split == "test", labels].sum() / t[labels].sum()
     assert test_share.between(0.12, 0.28).all(), "every label stratified into the test split"
 
 
 def test_split_is_deterministic(split_table):
-    again = D.add_split(split_table, seed=0)
+    again = add_split(split_table, seed=0)
     assert (again["split"] == split_table["split"]).all()
-    other = D.add_split(split_table, seed=1)
+    other = add_split(split_table, seed=1)
     assert (other["split"] != split_table["split"]).any()
 
 
@@ -74,7 +76,7 @@ def test_shared_copy_is_the_default(ccp_root):
 
 
 def test_explicit_data_dir_must_be_a_ccp_folder(tmp_path):
-    with pytest.raises(D.DatasetError, match="label_list.mat: not found"):
+    with pytest.raises(DatasetError, match="label_list.mat: not found"):
         ccp.resolve_root(tmp_path)
 
 
@@ -101,7 +103,7 @@ def test_clone_path_checks_out_the_pinned_commit(tmp_path, mini_ccp, monkeypatch
 
 # ------------------------------------------------------------------ bad input
 def _expect(root, match):
-    with pytest.raises(D.DatasetError, match=match) as e:
+    with pytest.raises(DatasetError, match=match) as e:
         ccp.build_manifest(root, min_positives=1)
     return e.value
 
@@ -161,8 +163,8 @@ def test_corrupt_and_truncated_jpeg_are_named(mini_ccp):
     photo = mini_ccp / "photos/1005.jpg"
     raw = photo.read_bytes()
     photo.write_bytes(raw[: len(raw) // 2])  # truncated: header readable, pixels not
-    with pytest.raises(D.DatasetError, match=r"1005\.jpg: corrupt or truncated image"):
-        D.load_photo(photo)
+    with pytest.raises(DatasetError, match=r"1005\.jpg: corrupt or truncated image"):
+        load_photo(photo)
     photo.write_bytes(b"not a jpeg at all")
     _expect(mini_ccp, r"1005\.jpg: not a readable image")
 
@@ -182,6 +184,6 @@ def test_no_label_reaching_min_positives_says_so_with_the_counts(mini_ccp):
 
 
 def _expect_threshold(root, k):
-    with pytest.raises(D.DatasetError, match="no label has min_positives") as e:
+    with pytest.raises(DatasetError, match="no label has min_positives") as e:
         ccp.build_manifest(root, min_positives=k)
     return e.value

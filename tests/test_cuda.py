@@ -5,8 +5,17 @@ import pytest
 import torch
 
 from sednn.models import create_model
-from sednn.train import (TensorData, TrainConfig, fit, make_optimizer, multilabel_loss, optimizer_step, predict,
-                         prepare_for_training, read_checkpoint)
+from sednn.training.fit import (
+    TrainConfig,
+    fit,
+    make_optimizer,
+    multilabel_loss,
+    optimizer_step,
+    predict,
+    prepare_for_training,
+    read_checkpoint,
+)
+from sednn.training.tensors import TensorData
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 # CPU and CUDA differ in summation order and in TF32 convolutions (cuDNN's default); probabilities of one

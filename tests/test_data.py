@@ -7,8 +7,11 @@ import pytest
 from PIL import Image
 
 from conftest import PART_TARGETS, PART_VALUE
-from sednn import data as D
-from sednn import paths
+from sednn.core import paths
+from sednn.core.io import DatasetError
+from sednn.data.check import check
+from sednn.data.dataset import ForeignFolder, dataset_content, dataset_name, prepare, read_prepared, write_prepared
+from sednn.data.manifest import LABEL_PREFIX, SPLITS, MapsUnavailable, photo_size, read_manifest
 
 
 def rewrite(manifest, edit):
@@ -18,16 +21,16 @@ def rewrite(manifest, edit):
 
 
 def test_relative_paths_sources_and_the_projects_split(own_data):
-    table = D.read_manifest(own_data)
+    table = read_manifest(own_data)
     assert table["image_path"].str.startswith(str(own_data.parent)).all()
     assert (table["source"] == ["pixel"] * 4 + ["tags"] * 4).all()
     assert table.loc[table.source == "pixel", "gt_map_path"].str.endswith(".png").all()
-    dataset = D.prepare(own_data, seed=0)
-    assert dataset.split == "stratified (seed 0)" and set(dataset.table["split"]) == set(D.SPLITS)
+    dataset = prepare(own_data, seed=0)
+    assert dataset.split == "stratified (seed 0)" and set(dataset.table["split"]) == set(SPLITS)
     assert list(dataset.vocabularies) == ["parts"] and dataset.vocabularies["parts"].num_classes == 12
     dropped = dataset.warnings.get("targets_without_positives", [])
     assert sorted(dataset.targets + dropped) == sorted(PART_TARGETS)  # dropped ones counted, never scored 0.5
-    counts = dataset.table.groupby("split")[[D.LABEL_PREFIX + t for t in dataset.targets]].sum()
+    counts = dataset.table.groupby("split")[[LABEL_PREFIX + t for t in dataset.targets]].sum()
     assert (counts.loc["train"] > 0).all() and (counts.loc["test"] > 0).all()
 
 
@@ -35,12 +38,12 @@ def test_a_manifest_with_a_split_keeps_it(own_data):
     split = {"ccp-0001": "train", "ccp-0002": "train", "ccp-0003": "val", "ccp-0004": "test",
              "ccp-1005": "train", "ccp-1006": "train", "ccp-1007": "val", "ccp-1008": "test"}
     rewrite(own_data, lambda t: t.insert(2, "split", t["id"].map(split)))
-    dataset = D.prepare(own_data)
+    dataset = prepare(own_data)
     assert dataset.split == "manifest" and dict(zip(dataset.table["id"], dataset.table["split"])) == split
 
 
 def test_check_reads_every_file_and_says_what_a_run_will_see(own_data):
-    text = D.check(own_data)
+    text = check(own_data)
     assert "8 images (4 with a ground-truth map)" in text and "parts (12 classes)" in text
     assert "the models' map: parts" in text and "positive images per target and split" in text
 
@@ -65,8 +68,8 @@ def test_check_reads_every_file_and_says_what_a_run_will_see(own_data):
 ])
 def test_bad_manifests_name_the_row_and_the_problem(own_data, edit, problem):
     rewrite(own_data, edit)
-    with pytest.raises(D.DatasetError, match=problem) as e:
-        D.prepare(own_data)
+    with pytest.raises(DatasetError, match=problem) as e:
+        prepare(own_data)
     assert e.value.path == own_data
 
 
@@ -74,22 +77,22 @@ def test_bad_maps_and_vocabularies_are_named(own_data):
     folder = own_data.parent
     gt = np.asarray(Image.open(folder / "maps/0002.png"))
     Image.fromarray(gt[:-8]).save(folder / "maps/0002.png")
-    with pytest.raises(D.DatasetError, match=r"0002\.png: map size \(\d+, 550\) differs from its photo's"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=r"0002\.png: map size \(\d+, 550\) differs from its photo's"):
+        check(own_data)
     bad = gt.copy()
     bad[0, 0] = 7
     Image.fromarray(bad).save(folder / "maps/0002.png")
-    with pytest.raises(D.DatasetError, match=r"0002\.png: map values \[7\] are not in the vocabulary .*vocabulary-parts"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=r"0002\.png: map values \[7\] are not in the vocabulary .*vocabulary-parts"):
+        check(own_data)
     Image.fromarray(gt).save(folder / "maps/0002.png")
     vocab = folder / "vocabulary-parts.csv"
     lines = vocab.read_text().splitlines()
     vocab.write_text("\n".join(line for line in lines if not line.startswith(f"{PART_VALUE['top']},")) + "\n")
-    with pytest.raises(D.DatasetError, match=rf"map values \[{PART_VALUE['top']}\] are not in the vocabulary"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=rf"map values \[{PART_VALUE['top']}\] are not in the vocabulary"):
+        check(own_data)
     vocab.unlink()
-    with pytest.raises(D.DatasetError, match="no vocabulary file"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match="no vocabulary file"):
+        check(own_data)
 
 
 def test_own_soft_maps_must_fit_the_vocabulary_and_the_photo(own_data):
@@ -98,30 +101,30 @@ def test_own_soft_maps_must_fit_the_vocabulary_and_the_photo(own_data):
     (folder / "own").mkdir()
     for i in pd.read_csv(own_data)["id"]:
         np.save(folder / "own" / f"{i}.npy", np.full((12, 30, 20), 1 / 12, np.float32))
-    assert "own maps: soft" in D.check(own_data)
+    assert "own maps: soft" in check(own_data)
     np.save(folder / "own" / "ccp-0003.npy", np.full((8, 30, 20), 1 / 8, np.float32))
-    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: soft maps must be \(K, h, w\) with K = 12"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=r"ccp-0003\.npy: soft maps must be \(K, h, w\) with K = 12"):
+        check(own_data)
     np.save(folder / "own" / "ccp-0003.npy", np.full((12, 30, 30), 1 / 12, np.float32))
-    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: map size 30x30 has not the photo's aspect ratio"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=r"ccp-0003\.npy: map size 30x30 has not the photo's aspect ratio"):
+        check(own_data)
     np.save(folder / "own" / "ccp-0003.npy", np.full((12, 30, 20), 2.0, np.float32))
-    with pytest.raises(D.DatasetError, match=r"ccp-0003\.npy: soft map values must lie in \[0, 1\]"):
-        D.check(own_data)
+    with pytest.raises(DatasetError, match=r"ccp-0003\.npy: soft map values must lie in \[0, 1\]"):
+        check(own_data)
 
 
 def test_targets_without_any_positive_in_train_and_test_stop_with_a_sentence(own_data):
     rewrite(own_data, lambda t: [t.__setitem__(f"label:{p}", "0") for p in PART_TARGETS])
-    with pytest.raises(D.DatasetError, match="no target label has a positive image in both the train and the test"):
-        D.prepare(own_data)
+    with pytest.raises(DatasetError, match="no target label has a positive image in both the train and the test"):
+        prepare(own_data)
 
 
 # ------------------------------------------------------------------ through a Run
 def test_own_data_gets_folders_of_its_own_never_ccps(own_data, tmp_path):
-    from sednn.experiment import Run
+    from sednn.study.run import Run
 
-    name = D.dataset_name(own_data)
-    assert name == "my_data-" + D.dataset_content(own_data)[:10]
+    name = dataset_name(own_data)
+    assert name == "my_data-" + dataset_content(own_data)[:10]
     assert paths.results_dir_for("smoke", dataset=name) == paths.RESULTS_DIR / "datasets" / name / "smoke"
     assert paths.work_dir_for("cpu", name) == paths.RUNS_DIR / "datasets" / name / "cpu"
     for ccp_results in (paths.RESULTS_DIR, paths.RESULTS_DIR / "smoke"):
@@ -131,26 +134,26 @@ def test_own_data_gets_folders_of_its_own_never_ccps(own_data, tmp_path):
 
 
 def test_a_bad_map_leaves_the_results_folder_untouched(own_data, tmp_path):
-    from sednn.experiment import Run
+    from sednn.study.run import Run
 
     gt = np.asarray(Image.open(own_data.parent / "maps/0004.png")).copy()
     gt[5, 5] = 9
     Image.fromarray(gt).save(own_data.parent / "maps/0004.png")
     run = Run.create("smoke", manifest=own_data, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
                      figures_dir=tmp_path / "f", device="cpu")
-    with pytest.raises(D.DatasetError, match=r"0004\.png: map values \[9\]"):
+    with pytest.raises(DatasetError, match=r"0004\.png: map values \[9\]"):
         run.prepare_data()
     assert not any((tmp_path / "r").iterdir()) and not (run.dataset_dir / "manifest.csv").exists()
 
 
 def test_own_label_maps_are_used_as_they_are(own_data, tmp_path):
     """Own maps equal to the ground truth: the models' maps are the ground-truth soft maps; no parser needed."""
-    from sednn import parsing
-    from sednn.experiment import Run
+    from sednn.study import parsing
+    from sednn.study.run import Run
 
     folder = own_data.parent
     for i in (1005, 1006, 1007, 1008):  # tags-only images: an all-background map of their own
-        h, w = D.photo_size(folder / f"photos/{i}.jpg")
+        h, w = photo_size(folder / f"photos/{i}.jpg")
         Image.fromarray(np.zeros((h, w), np.uint8)).save(folder / f"maps/own-{i}.png")
     rewrite(own_data, lambda t: t.insert(3, "map_path", [g or f"maps/own-{i[4:]}.png"
                                                          for g, i in zip(t["gt_map_path"], t["id"])]))
@@ -168,15 +171,15 @@ def test_own_label_maps_are_used_as_they_are(own_data, tmp_path):
 
 
 def test_without_maps_the_map_using_models_stop_with_one_sentence(own_data, tmp_path):
-    from sednn import classifiers as C
-    from sednn.experiment import Run
+    from sednn.study import classifiers as C
+    from sednn.study.run import Run
 
     rewrite(own_data, lambda t: t.__setitem__("gt_map_path", ""))
     run = Run.create("smoke", manifest=own_data, work_dir=tmp_path / "w", results_dir=tmp_path / "r",
                      figures_dir=tmp_path / "f", device="cpu")
     run.prepare_data()
     assert set(run.table["source"]) == {"tags"}
-    with pytest.raises(D.MapsUnavailable, match=r"^No semantic maps: the parser learns from pixel-annotated images "
+    with pytest.raises(MapsUnavailable, match=r"^No semantic maps: the parser learns from pixel-annotated images "
                                                 r"\(gt_map_path\) in the train and val splits, and this dataset has 0 "
                                                 r"and 0; .* The baseline runs without maps\.$"):
         C.arm_maps(run, C.main_arm(run, "proposed"))
@@ -187,44 +190,45 @@ def test_datasets_in_folders_of_the_same_name_never_share_folders(tmp_path):
     """projA/data and projB/data: each is known by its content and gets folders of its own; a run pointed at the
     other one's folders stops with a sentence naming both manifests; preparing rewrites the prepared folder whole."""
     from conftest import require_ccp, write_notebook, write_own_dataset
-    from sednn import runner
+    from sednn.pipeline import runner
 
     a = write_own_dataset(tmp_path / "projA" / "data", require_ccp(), [1, 2, 3, 4, 1005, 1006, 1007, 1008])
     b = write_own_dataset(tmp_path / "projB" / "data", require_ccp(), [5, 6, 7, 8, 1009, 1010, 1011, 1012])
-    assert D.dataset_name(a) != D.dataset_name(b) and D.dataset_name(a).startswith("data-")
-    assert D.dataset_name(a) == D.dataset_name(a)  # the same content, the same folders
+    assert dataset_name(a) != dataset_name(b) and dataset_name(a).startswith("data-")
+    assert dataset_name(a) == dataset_name(a)  # the same content, the same folders
     write_notebook(tmp_path / "nbs" / "01_a.ipynb")
     kw = dict(notebooks=["01_a"], notebooks_dir=tmp_path / "nbs", work_dir=tmp_path / "w", results_dir=tmp_path / "r",
               figures_dir=tmp_path / "f", device="cpu")
     record = runner.run_notebooks("smoke", manifest=a, **kw)
-    assert record["dataset"] == {"manifest": str(a), "content": D.dataset_content(a)}
-    with pytest.raises(D.ForeignFolder, match=f"holds the run of the manifest {a} .* not of the manifest {b}"):
+    assert record["dataset"] == {"manifest": str(a), "content": dataset_content(a)}
+    with pytest.raises(ForeignFolder, match=f"holds the run of the manifest {a} .* not of the manifest {b}"):
         runner.run_notebooks("smoke", manifest=b, **kw)
-    with pytest.raises(D.ForeignFolder, match=f"holds the run of the manifest {a} .* not of CCP"):
+    with pytest.raises(ForeignFolder, match=f"holds the run of the manifest {a} .* not of CCP"):
         runner.run_notebooks("smoke", **kw)
     runner.run_notebooks("smoke", manifest=a, **kw)  # its own folders: resumed as before
 
     b.with_name("vocabulary-parts.csv").unlink()  # b without maps of any vocabulary
     pd.read_csv(b, dtype=str, keep_default_na=False).drop(columns=["gt_map_path"]).to_csv(b, index=False)
     prepared = tmp_path / "prepared"
-    D.write_prepared(D.prepare(a), prepared)
+    write_prepared(prepare(a), prepared)
     assert (prepared / "vocabulary-parts.csv").exists()
-    D.write_prepared(D.prepare(b), prepared)
-    assert not list(prepared.glob("vocabulary-*.csv")) and D.read_prepared(prepared).vocabularies == {}
+    write_prepared(prepare(b), prepared)
+    assert not list(prepared.glob("vocabulary-*.csv")) and read_prepared(prepared).vocabularies == {}
 
 
 def test_make_check_data_prints_only_its_answer(own_data):
-    """`python -m sednn.data` (what `make check-data` runs): the answer on stdout and nothing else; a bad manifest
+    """`python -m sednn.data.check` (what `make check-data` runs): the answer on stdout and nothing else; a bad manifest
     gets one line naming the file and what is wrong."""
     import subprocess
     import sys
 
     def check():
-        return subprocess.run([sys.executable, "-m", "sednn.data", str(own_data)], capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "sednn.data.check", str(own_data)], capture_output=True, text=True)
 
     ok = check()
     assert ok.returncode == 0 and ok.stderr == "" and "the models' map: parts" in ok.stdout
     rewrite(own_data, lambda t: t.insert(1, "splt", "train"))
     bad = check()
     assert bad.returncode == 1 and bad.stdout == "" and bad.stderr.count("\n") == 1
-    assert bad.stderr.startswith(f"error: {own_data}: unknown columns 'splt': a manifest has") and "[]" not in bad.stderr
+    assert bad.stderr.startswith(f"error: {own_data}: unknown columns 'splt': a manifest has")
+    assert "[]" not in bad.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sednn import distributed as dist
+from sednn.training import distributed as dist
 
 WORKER = Path(__file__).with_name("ddp_fit_worker.py")
 # Stated tolerance: the two runs differ only in float summation order (per-process mean losses averaged by DDP

@@ -3,18 +3,19 @@ import json
 import re
 import tomllib
 
-from sednn import paths
+from sednn.core import paths
 
 
 def _pins(lines):
-    return {m.group(1).lower(): m.group(2) for line in lines if (m := re.match(r"\s*-?\s*\"?([A-Za-z0-9_.\-]+)==([^\",\s]+)", line))}
+    pin = re.compile(r"\s*-?\s*\"?([A-Za-z0-9_.\-]+)==([^\",\s]+)")
+    return {m.group(1).lower(): m.group(2) for line in lines if (m := pin.match(line))}
 
 
 def test_pyproject_and_environment_yml_agree():
     project = tomllib.loads((paths.REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pyproject = _pins(project)
     env_lines = (paths.REPO_ROOT / "environment.yml").read_text().splitlines()
-    pip_section = env_lines[[i for i, l in enumerate(env_lines) if l.strip() == "- pip:"][0] + 1:]
+    pip_section = env_lines[[i for i, line in enumerate(env_lines) if line.strip() == "- pip:"][0] + 1:]
     environment = _pins(pip_section)
     assert len(pyproject) == len(project), "every dependency in pyproject.toml is pinned with =="
     assert pyproject == environment
@@ -48,7 +49,7 @@ def test_python_versions_gpu_machines_run_are_admitted_and_the_conda_one_among_t
 
 
 def test_committed_results_show_no_machine_paths():
-    """Readers see repo-relative paths (sednn.runner.as_readers_see), not the folders of the machine that ran: in the
+    """Readers see repo-relative paths (sednn.render.as_readers_see), not the folders of the machine that ran: in the
     rendered notebooks, the runs' RUN.json, the tables and the docs."""
     machine_path = re.compile(r"(^|[^A-Za-z0-9_.])/(work|tmp|home|root|Users|mnt|opt|usr|var)/")
     files = [f for f in sorted(paths.RESULTS_DIR.rglob("*")) if f.suffix in {".ipynb", ".json", ".csv", ".md"}]
@@ -60,7 +61,7 @@ def test_committed_results_show_no_machine_paths():
 
 
 def test_run_parameters_are_kept_as_readers_see_them(tmp_path):
-    from sednn.runner import parameters_for_readers
+    from sednn.pipeline.render import parameters_for_readers
 
     repo = tmp_path / "clone"
     params = {"PROFILE": "cpu", "SEED": 0, "DATA_DIR": str(tmp_path / "shared" / "data"), "MANIFEST": None,
@@ -71,32 +72,33 @@ def test_run_parameters_are_kept_as_readers_see_them(tmp_path):
 
 def test_notebooks_are_stored_as_jupyterlab_saves_them():
     """Opening a notebook in JupyterLab leaves git clean: the installed kernel's display name, nbformat's own JSON
-    layout, and (rendered runs) merged streams and no widget state (sednn.runner.as_jupyterlab_saves)."""
+    layout, and (rendered runs) merged streams and no widget state (sednn.render.as_jupyterlab_saves)."""
     import copy
 
     import nbformat
 
-    from sednn.runner import as_jupyterlab_saves, kernel_display_name
+    from sednn.pipeline.render import as_jupyterlab_saves, kernel_display_name
 
     files = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")) + sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
     for f in files:
         text = f.read_text()
         nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
         assert nb.metadata.kernelspec.display_name == kernel_display_name(), f.name
-        assert nbformat.writes(as_jupyterlab_saves(copy.deepcopy(nb))) + "\n" == text, f"{f} is not as JupyterLab saves it"
+        saved = nbformat.writes(as_jupyterlab_saves(copy.deepcopy(nb))) + "\n"
+        assert saved == text, f"{f} is not as JupyterLab saves it"
 
 
 RENDERED_BUDGET_MB = 15
 
 
 def test_committed_rendered_notebooks_are_compact():
-    """Every committed rendered notebook stores photo-like figures as JPEG (sednn.runner.compact_images leaves it
+    """Every committed rendered notebook stores photo-like figures as JPEG (sednn.render.compact_images leaves it
     unchanged), and all of them together stay under 15 MB."""
     import copy
 
     import nbformat
 
-    from sednn.runner import compact_images
+    from sednn.pipeline.render import compact_images
 
     files = sorted(paths.RESULTS_DIR.glob("**/notebooks/*.ipynb"))
     assert files
@@ -115,7 +117,7 @@ def test_photo_figures_become_jpeg_and_plots_stay_png(ccp_root):
     from matplotlib import pyplot as plt
     from PIL import Image
 
-    from sednn.runner import compact_images
+    from sednn.pipeline.render import compact_images
 
     matplotlib.use("Agg")
 

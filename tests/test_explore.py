@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sednn.explore import Explorer
+from sednn.study.explore import Explorer
 
 
 def stub_explorer(labels_by_row):

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sednn import gpu_check, runner
-from sednn.classifiers import MAIN_MODELS
-from sednn.profiles import PROFILES
+from sednn.core.arms import AblationGroup
+from sednn.core.catalog import MAIN_MODELS
+from sednn.core.profiles import PROFILES
+from sednn.pipeline import gpu_check, runner
 
 
 def test_the_gpu_machine_gets_the_wheels_it_lacks_at_our_versions_and_none_it_has():
@@ -34,22 +35,22 @@ def test_the_gpu_profile_paths_run_end_to_end(smoke_gpu_run):
     caches = {p.name for p in (smoke_gpu_run.work / "cache").rglob("*.npy")}
     assert not any(name.startswith("prefix") for name in caches)  # nothing stored: every model learns from photos
     main = pd.read_csv(res / "main_table.csv")
-    assert main.model.tolist() == MAIN_MODELS and np.isfinite(main.macro_auc).all()
+    assert main.model.tolist() == list(MAIN_MODELS) and np.isfinite(main.macro_auc).all()
     assert (main.seeds == 1).all() and len(pd.read_csv(res / "splits.csv")) == 48
     iou = pd.read_csv(res / "parser_iou.csv")
     assert iou.iou.dropna().between(0, 1).all() and set(iou.parser_image_hw) == {"96x64"}
     abl = pd.read_csv(res / "ablations.csv")
-    oracle = abl[abl.group == "(e) oracle-trained bound"]
+    oracle = abl[abl.group == AblationGroup.ORACLE_TRAINED.label]
     assert len(oracle) == 5 and np.isfinite(oracle.macro_auc).all()
     loc = pd.read_csv(res / "localization.csv")
-    assert loc.model.tolist() == MAIN_MODELS and (loc.pairs > 0).all()
+    assert loc.model.tolist() == list(MAIN_MODELS) and (loc.pairs > 0).all()
 
 
 @pytest.mark.slow
 def test_every_training_of_the_gpu_profile_paths_learned_from_photos_with_16_views(smoke_gpu_run, tmp_path):
     """The gpu profile's trainings start at the stem (no stored prefix) and draw from 16 stored views."""
-    from sednn import classifiers as C
-    from sednn.experiment import Run
+    from sednn.study import classifiers as C
+    from sednn.study.run import Run
 
     run = Run.create("smoke_gpu_min", work_dir=smoke_gpu_run.work, results_dir=tmp_path / "r",
                      figures_dir=tmp_path / "f", device="cpu", manifest=smoke_gpu_run.record["parameters"]["MANIFEST"])
@@ -73,19 +74,22 @@ def test_the_gpu_check_runs_every_step_a_cpu_can_and_says_what_it_did(gpu_check_
     assert steps["smoke_notebooks"]["status"] == steps["bench"]["status"] == "ok"
     assert steps["gpu_profile"]["status"] in ("stopped at the budget", "ok")
     assert saved["images_per_s"]["baseline"] > 0 and saved["projected_gpu_profile_minutes"] > 0
-    from sednn.bench import MODELS  # nothing frozen, bf16 autocast: the gpu profile's recipe at 96x64
+    from sednn.pipeline.bench import bench_models  # nothing frozen, bf16 autocast: the gpu profile's recipe at 96x64
 
     bench = pd.read_csv(out / "results" / "bench.csv")
     assert set(bench.image_hw.dropna()) == {"96x64"} and (bench.device == "cpu").all() and bench.machine.notna().all()
+    MODELS = bench_models(PROFILES["gpu"])
     models = bench.iloc[:len(MODELS)]
     assert models.model.tolist() == MODELS and (models.train_img_per_s > 0).all() and (models.peak_mem_mb > 0).all()
     assert models.set_index("model").loc["baseline", "train_step_ratio_to_baseline"] == 1.0
     assert np.isfinite(models.train_step_ratio_to_baseline).all() and bench.iloc[-1].loader_overhead_ratio > 0
     projection = pd.read_csv(out / "results" / "projection.csv")
-    from sednn.workload import PROJECTED, trainings  # two counts of one plan agree
+    from sednn.core.plan import DatasetShape, make_plan  # two counts of one plan agree
+    from sednn.core.workload import PROJECTED
 
     assert projection.notebook.iloc[-1] == "all projected"
-    assert projection.trainings.iloc[-1] == sum(trainings(PROFILES["gpu"], notebooks=PROJECTED).values())
+    planned = make_plan(PROFILES["gpu"], DatasetShape()).trainings(PROJECTED)
+    assert projection.trainings.iloc[-1] == sum(planned.values())
     gpu = json.loads((out / "results" / "gpu_profile_RUN.json").read_text())
     assert gpu["profile"]["name"] == "gpu" and gpu["dataset"]["content"] != "ccp"
     assert saved["total_seconds"] <= saved["budget_s"]

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from sednn import paths
+from sednn.core import paths
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +25,11 @@ def _names(base: str, folder: str, token: str) -> set[str]:
 
 
 def test_make_lab_serves_the_repository_and_opens_on_the_notebooks(tmp_path):
-    """What `make lab` starts (``sednn.lab``): the notebooks and the rendered runs both reachable, `/` leading to
-    notebooks/, and a root user (containers, this CI) served without an extra flag."""
+    """What `make lab` starts (``sednn.pipeline.lab``): the notebooks and the rendered runs both reachable, `/`
+    leading to notebooks/, and a root user (containers, this CI) served without an extra flag."""
     port, token = _free_port(), "sednn-test-token"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sednn.lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        [sys.executable, "-m", "sednn.pipeline.lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**__import__("os").environ,
                                                                    "JUPYTER_RUNTIME_DIR": str(tmp_path)})

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from sednn import ccp
-from sednn import labels as L
-from sednn.io import DatasetError
+from sednn.core.io import DatasetError
+from sednn.core.plan import CCP_VOCABULARIES
+from sednn.data import ccp
+from sednn.data import labels as L
 
 
 @pytest.mark.parametrize("name", ["garments", "regions"])
@@ -20,8 +21,8 @@ def test_each_ccp_vocabulary_places_every_ccp_label_exactly_once(ccp_root, name)
 
 
 def test_ccp_vocabularies_are_listed_coarsest_first():
-    assert sorted(L.read_vocabularies(L.CCP_DIR)) == sorted(L.CCP_VOCABULARIES)
-    assert [L.ccp_vocabulary(n).num_classes for n in L.CCP_VOCABULARIES] == [8, 17]
+    assert sorted(L.read_vocabularies(L.CCP_DIR)) == sorted(CCP_VOCABULARIES)
+    assert [L.ccp_vocabulary(n).num_classes for n in CCP_VOCABULARIES] == [8, 17]
 
 
 def test_garments_is_a_human_parser_like_vocabulary():

@@ -3,9 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sednn import map_conditions as MC
-from sednn import map_quality as MQ
-from sednn.classifiers import Arm
+from sednn.core.arms import Arm, MapCondition
+from sednn.core.plan import curve_models
+from sednn.reporting.prose import map_quality_summary
+from sednn.study import map_conditions as MC
 
 
 @pytest.fixture
@@ -59,20 +60,31 @@ def test_shuffled_gives_every_row_another_rows_map_within_its_group(maps):
 
 
 def test_every_condition_has_its_kind():
-    assert [MQ.kind(c) for c in ("predicted", "parser:efficientnet_lite2", "blend:0.5", "ground_truth", "presence")] \
-        == ["parser", "parser", "blend", "ground truth", "control"]
+    names = ("predicted", "parser:efficientnet_lite2", "blend:0.5", "ground_truth", "presence")
+    assert [MapCondition.parse(c).kind for c in names] == ["parser", "parser", "blend", "ground truth", "control"]
 
 
 def test_conditions_by_name_and_their_checkpoint_names(maps):
     gt, parser = maps
     groups = [np.arange(6)]
-    assert MC.condition_maps("predicted", gt, parser, groups, 0) is parser
-    assert MC.condition_maps("ground_truth", gt, parser, groups, 0) is gt
-    assert np.array_equal(MC.condition_maps("blend:0.25", gt, parser, groups, 0), MC.blend(gt, parser, 0.25))
+    def made(text):
+        return MC.condition_maps(MapCondition.parse(text), gt, parser, groups, 0)
+
+    assert made("predicted") is parser and made("ground_truth") is gt
+    assert np.array_equal(made("blend:0.25"), MC.blend(gt, parser, 0.25))
     with pytest.raises(ValueError, match="unknown map condition 'noise'"):
-        MC.condition_maps("noise", gt, parser, groups, 0)
-    assert Arm("proposed", "regions", "blend:0.25", "pixel", 1.0).key(1) == "proposed-regions-blend-0.25-pixel-m1_s1"
-    assert Arm("proposed", "regions", "ground_truth", "pixel", 1.0).key(0) == "proposed-regions-gt-pixel-m1_s0"
+        MapCondition.parse("noise")
+    with pytest.raises(ValueError, match="a blend has a weight"):
+        MapCondition("blend")
+    with pytest.raises(ValueError, match="not made from the ground truth"):
+        made("parser:efficientnet_lite2")  # another parser's maps are that parser's own
+    assert [str(MapCondition.parse(t)) for t in ("blend:0.25", "parser:efficientnet_lite2", "shuffled")] \
+        == ["blend:0.25", "parser:efficientnet_lite2", "shuffled"]
+    blend = MapCondition.parse("blend:0.25")
+    assert Arm("proposed", "regions", blend, "pixel", 1.0).key(1) == "proposed-regions-blend-0.25-pixel-m1_s1"
+    assert Arm("proposed", "regions", MapCondition("ground_truth"), "pixel", 1.0).key(0) \
+        == "proposed-regions-gt-pixel-m1_s0"
+    assert Arm("proposed", "garments", stages=(2,), lr_mult=10.0).key(0) == "proposedat2-garments-m10_s0"
 
 
 def study(curve_lows, presence, gt=(0.06, 0.02, 0.10)):
@@ -86,27 +98,28 @@ def study(curve_lows, presence, gt=(0.06, 0.02, 0.10)):
     rows += [("proposed", c, 0.2, 0.0, -0.03, 0.03) for c in ("foreground", "shuffled")]
     table = pd.DataFrame(rows, columns=["model", "condition", "map_test_miou", "delta_macro_auc", "delta_ci_low",
                                         "delta_ci_high"])
-    return table.assign(kind=table.condition.map(MQ.kind))
+    return table.assign(kind=[MapCondition.parse(c).kind for c in table.condition])
 
 
 def test_the_sentence_names_where_the_gain_first_excludes_zero_or_that_it_never_does():
-    s = MQ.sentence(study([-0.05, -0.02, 0.01, 0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
+    s = map_quality_summary(study([-0.05, -0.02, 0.01, 0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
     assert "first excludes 0 at map test mIoU 0.70 (`blend:0.5`" in s
-    s = MQ.sentence(study([-0.05, -0.04, -0.03, -0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
+    s = map_quality_summary(study([-0.05, -0.04, -0.03, -0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
     assert "Below ground truth the proposed model's gain never excludes 0" in s and "mIoU 0.95" in s
 
 
 def test_the_sentence_says_label_information_only_when_presence_matches_the_oracle():
-    matches = MQ.sentence(study([-0.05] * 4, (0.05, 0.01, 0.09)), (0.01, -0.02, 0.04))
+    matches = map_quality_summary(study([-0.05] * 4, (0.05, 0.01, 0.09)), (0.01, -0.02, 0.04))
     assert "the oracle's gain is label information, not spatial guidance" in matches
-    short = MQ.sentence(study([-0.05] * 4, (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
+    short = map_quality_summary(study([-0.05] * 4, (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
     assert "more than label information, so where the classes are matters" in short
-    unresolved = MQ.sentence(study([-0.05] * 4, (0.0, -0.02, 0.02)), (0.01, -0.02, 0.04))
+    unresolved = map_quality_summary(study([-0.05] * 4, (0.0, -0.02, 0.02)), (0.01, -0.02, 0.04))
     assert "Neither presence-only maps" in unresolved
 
 
 def test_input_masking_joins_the_curve_only_where_the_profile_trains_it():
-    from sednn.profiles import get_profile
-    assert MQ.curve_models(get_profile("cpu")) == ["proposed", "input_masking"]
-    assert MQ.curve_models(get_profile("map_quality")) == ["proposed"]  # its ends are the cpu run's ablation (e)
-    assert MQ.curve_models(get_profile("cpu", alternatives=("late_fusion",))) == ["proposed"]
+    from sednn.core.profiles import get_profile
+
+    assert curve_models(get_profile("cpu")) == ["proposed", "input_masking"]
+    assert curve_models(get_profile("map_quality")) == ["proposed"]  # its ends are the cpu run's ablation (e)
+    assert curve_models(get_profile("cpu", alternatives=("late_fusion",))) == ["proposed"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from sednn import metrics as M
+from sednn.core import metrics as M
 
 
 @pytest.fixture

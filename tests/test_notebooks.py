@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from conftest import write_notebook
-from sednn import labels as L
-from sednn import paths
-from sednn import runner
-from sednn.classifiers import MAIN_MODELS
-from sednn.profiles import PROFILES
+from sednn.core import paths
+from sednn.core.arms import AblationGroup
+from sednn.core.catalog import MAIN_MODELS
+from sednn.core.plan import NOTEBOOKS
+from sednn.core.profiles import PROFILES
+from sednn.data import labels as L
+from sednn.pipeline import machine, runner
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +24,7 @@ def test_run_record(smoke_run):
     out, record = smoke_run
     saved = json.loads((out / "results" / "RUN.json").read_text())
     assert saved["status"] == "ok" and saved["profile"]["name"] == "smoke" and saved["device"] == "cpu"
-    assert list(saved["notebook_seconds"]) == runner.NOTEBOOKS  # the profile's, and 07
+    assert list(saved["notebook_seconds"]) == list(NOTEBOOKS)  # the profile's, and 07
     assert saved["versions"]["torch"] == "2.14.1" and saved["model_seeds"] == [0, 1]
     assert saved["skipped_rows"]["empty_tag_set"]["count"] == 1
     assert saved["profile"]["min_positives"] == 50 and saved["cpu_model"] and saved["torch_threads"] >= 1
@@ -31,10 +33,11 @@ def test_run_record(smoke_run):
 
 def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stands(smoke_run):
     """One line per finished training, from the kernels, with trainings done of the profile's total
-    (``sednn.workload.trainings``: every training the notebooks make, counted before they run) and the time left."""
+    (``sednn.core.plan.Plan.trainings``: every training the notebooks make, counted before they run) and the time
+    left."""
     out, _ = smoke_run
     shown = (out / "terminal.txt").read_text().splitlines()
-    total = runner.planned_trainings(PROFILES["smoke"], out / "work", runner.NOTEBOOKS)
+    total = runner.planned_trainings(PROFILES["smoke"], out / "work", NOTEBOOKS)
     done = (out / "work" / "progress.jsonl").read_text().splitlines()
     assert total == len(done) > 50  # the count is the notebooks' own
     trainings = [line for line in shown if " trainings" in line]
@@ -45,7 +48,7 @@ def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stand
     assert re.search(rf"\| 2/{total} trainings, about \d+ min left$", trainings[1])
     assert trainings[-1].endswith(f"| {total}/{total} trainings")
     notebook_lines = [line for line in shown if line.endswith("(smoke) ...")]
-    assert len(notebook_lines) == len(runner.NOTEBOOKS)
+    assert len(notebook_lines) == len(NOTEBOOKS)
 
 
 def test_kernels_open_no_tcp_port(tmp_path, capfd):
@@ -65,7 +68,7 @@ def test_rendered_notebooks_are_written_for_readers_with_outputs(smoke_run):
     """results/notebooks/ holds every executed notebook with its tables, figures and closing summary."""
     out, _ = smoke_run
     total = 0
-    for name in runner.NOTEBOOKS:
+    for name in NOTEBOOKS:
         path = out / "results" / "notebooks" / f"{name}.ipynb"
         nb = nbformat.read(path, as_version=4)
         total += path.stat().st_size
@@ -93,9 +96,9 @@ def test_data_prep_outputs(smoke_run):
 def test_parser_iou_and_its_schedule_chosen_on_validation(smoke_run):
     out, _ = smoke_run
     iou = pd.read_csv(out / "results" / "parser_iou.csv")
-    for vocab, classes in [(v, L.ccp_vocabulary(v).classes) for v in ("regions", "garments")]:
-        for split in ("val", "test"):
-            for parser in ("efficientnet_lite0", "efficientnet_lite2"):  # the profile's, and the one it compares
+    for vocab, classes in [(v, L.ccp_vocabulary(v).classes) for v in ("regions", "garments")]:  # noqa: B007
+        for split in ("val", "test"):  # noqa: B007  (the loop variables are read by the query)
+            for parser in ("efficientnet_lite0", "efficientnet_lite2"):  # noqa: B007  (the profile's, the other)
                 part = iou.query("vocabulary == @vocab and split == @split and parser == @parser")
                 assert part["class"].tolist() == [*classes, "mean (mIoU)"]
                 assert part.iou.dropna().between(0, 1).all()
@@ -107,8 +110,8 @@ def test_parser_iou_and_its_schedule_chosen_on_validation(smoke_run):
 
 def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, monkeypatch):
     """For both vocabularies, every row the parser's training batches contain is a train-split pixel image."""
-    from sednn import parsing
-    from sednn.experiment import Run
+    from sednn.study import parsing
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -116,9 +119,8 @@ def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, mon
     seen = []
 
     def fake_fit(model, cfg, ckpt_dir, *, batches, **kw):
-        import torch
 
-        for x, y, start in batches(torch.Generator().manual_seed(0)):
+        for x, _y, _start in batches(torch.Generator().manual_seed(0)):
             seen.append(len(x))
         return []
 
@@ -143,8 +145,8 @@ def test_parser_trains_on_train_split_pixel_images_only(smoke_run, tmp_path, mon
 def test_parser_sees_its_own_size_and_the_classifiers_get_maps_at_theirs(smoke_run, tmp_path):
     """smoke's parser sees 144x96 photos, its classifiers 96x64: maps are resized to 24x16, IoU is scored there,
     and parsing a photo of the wrong size is refused with both sizes named."""
-    from sednn import parsing
-    from sednn.experiment import Run
+    from sednn.study import parsing
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -171,7 +173,7 @@ def test_parser_sees_its_own_size_and_the_classifiers_get_maps_at_theirs(smoke_r
 def test_result_tables_have_a_finite_row_per_model(smoke_run):
     out, _ = smoke_run
     main = pd.read_csv(out / "results" / "main_table.csv")
-    assert main.model.tolist() == MAIN_MODELS and (main.seeds == 2).all()
+    assert main.model.tolist() == list(MAIN_MODELS) and (main.seeds == 2).all()
     assert np.isfinite(main[["macro_auc", "macro_auc_std", "map", "rel_auc_improvement_pct"]].to_numpy()).all()
     assert np.isfinite(main.query("model != 'baseline'")[["delta_ci_low", "delta_ci_high"]].to_numpy()).all()
     assert (out / "results" / "main_table.md").read_text().count("\n") == len(MAIN_MODELS) + 2
@@ -188,7 +190,7 @@ def test_tuning_chooses_on_validation_with_the_same_grid_for_every_model(smoke_r
     out, _ = smoke_run
     tuning = pd.read_csv(out / "results" / "tuning.csv")
     assert set(tuning.model) == {*MAIN_MODELS, "se_only", "no_gate"}
-    for model, t in tuning.groupby("model"):
+    for _model, t in tuning.groupby("model"):
         grid = t[t.used_for_choice]
         assert sorted(grid.lr_mult.unique()) == [1.0, 10.0]  # the same budget for every model
         means = grid.groupby("lr_mult").val_macro_auc.mean()
@@ -206,10 +208,10 @@ def test_tuning_chooses_on_validation_with_the_same_grid_for_every_model(smoke_r
 def test_oracle_rows_are_labelled_as_ground_truth_in_every_table(smoke_run):
     out, _ = smoke_run
     abl = pd.read_csv(out / "results" / "ablations.csv")
-    trained = abl[abl.group == "(e) oracle-trained bound"]
+    trained = abl[abl.group == AblationGroup.ORACLE_TRAINED.label]
     assert set(trained.images) == {"pixel-annotated test"} and (trained.vocabulary == "regions").all()
     assert trained.maps.value_counts()["ground truth (oracle-trained)"] == 2  # proposed + best alternative
-    assert "ground truth at test time only" in set(abl[abl.group == "(c) oracle at test time"].maps)
+    assert "ground truth at test time only" in set(abl[abl.group == AblationGroup.ORACLE_AT_TEST.label].maps)
     gt_rows = abl[abl.maps.str.contains("ground truth")]
     assert gt_rows.group.str.contains("oracle").all()
     md = (out / "results" / "ablations.md").read_text()
@@ -219,10 +221,10 @@ def test_oracle_rows_are_labelled_as_ground_truth_in_every_table(smoke_run):
 def test_attention_tables(smoke_run):
     out, _ = smoke_run
     loc = pd.read_csv(out / "results" / "localization.csv")
-    assert loc.model.tolist() == MAIN_MODELS and loc.energy_inside.between(0, 1).all()
+    assert loc.model.tolist() == list(MAIN_MODELS) and loc.energy_inside.between(0, 1).all()
     assert loc.pointing_hit_rate.between(0, 1).all() and (loc.pairs > 0).all()
     swap = pd.read_csv(out / "results" / "background_swap.csv")
-    assert swap.model.tolist() == MAIN_MODELS
+    assert swap.model.tolist() == list(MAIN_MODELS)
     assert np.isfinite(swap[["macro_auc_original", "macro_auc_swapped", "drop"]].to_numpy()).all()
 
 
@@ -237,7 +239,8 @@ def test_every_figure_is_written(smoke_run):
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
     write_notebook(tmp_path / "nbs" / "99_broken.ipynb", "x = 1", "raise ValueError('broken on purpose')")
-    with pytest.raises(runner.NotebookFailed, match=r"notebook 99_broken failed in cell \d+ .*ValueError: broken on purpose"):
+    failed = r"notebook 99_broken failed in cell \d+ .*ValueError: broken on purpose"
+    with pytest.raises(runner.NotebookFailed, match=failed):
         runner.run_notebooks("smoke", notebooks=["99_broken"], notebooks_dir=tmp_path / "nbs",
                              work_dir=tmp_path / "w", results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
     assert json.loads((tmp_path / "w" / "RUN.json").read_text())["status"] == "failed"
@@ -250,14 +253,14 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
     import datetime as dt
     import os
 
-    from sednn import readme
+    from sednn.reporting import blocks
 
     for name in ("01_a", "02_b"):
         write_notebook(tmp_path / "nbs" / f"{name}.ipynb", "x = 1")
     work = tmp_path / "w"
     (work / "notebooks").mkdir(parents=True)
     since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=100)
-    killed = {"status": "running", "git_commit": runner.git_state()["git_commit"], "profile": {"name": "smoke"},
+    killed = {"status": "running", "git_commit": machine.git_state()["git_commit"], "profile": {"name": "smoke"},
               "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
               "in_progress": {"notebook": "02_b", "since": since.isoformat()}}
     (work / "RUN.json").write_text(json.dumps(killed))
@@ -271,30 +274,31 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
     assert over == {"01_a": round(5.0 + now["01_a"], 1), "02_b": round(40.0 + now["02_b"], 1)}
     saved = json.loads((tmp_path / "r" / "RUN.json").read_text())
     assert saved["status"] == "ok" and "in_progress" not in saved
-    assert "Resumed after 1 stopped invocation(s)" in readme.run_line(tmp_path / "r")
+    assert "Resumed after 1 stopped invocation(s)" in blocks.run_line(tmp_path / "r")
     # a finished run, or one of another commit, is not resumed: its times are not added
     for change in ({"status": "ok"}, {"git_commit": "0" * 40}):
         (work / "RUN.json").write_text(json.dumps({**killed, **change}))
-        assert runner.earlier_invocations(work, {"git_commit": killed["git_commit"], "profile": {"name": "smoke"}}) == []
+        this = {"git_commit": killed["git_commit"], "profile": {"name": "smoke"}}
+        assert runner.earlier_invocations(work, this) == []
 
 
 def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
-    """`torchrun -m sednn.launch` with 2 CPU processes retrains the baseline on the notebooks' data;
+    """`torchrun -m sednn.pipeline.launch` with 2 CPU processes retrains the baseline on the notebooks' data;
     the validation score in its history is the macro AUC of the predictions gathered from both processes."""
     import shutil
     import subprocess
     import sys
 
-    from sednn.experiment import Run
-    from sednn.metrics import macro_auc
+    from sednn.core.metrics import macro_auc
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     work = tmp_path / "work"
-    from sednn import classifiers as C
+    from sednn.study import classifiers as C
 
     shutil.copytree(out / "work", work, ignore=shutil.ignore_patterns("baseline-*", "notebooks"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-           "sednn.launch", "--profile", "smoke", "--device", "cpu", "--work-dir", str(work),
+           "sednn.pipeline.launch", "--profile", "smoke", "--device", "cpu", "--work-dir", str(work),
            "--models", "baseline"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -307,8 +311,8 @@ def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):
 
 
 def test_localization_does_not_depend_on_the_chunk_size(smoke_run, tmp_path):
-    from sednn import cam
-    from sednn.experiment import Run
+    from sednn.study import cam
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -322,8 +326,8 @@ def test_localization_does_not_depend_on_the_chunk_size(smoke_run, tmp_path):
 
 def test_explorer_update_draws_photo_map_and_one_cam_per_model(smoke_run, tmp_path):
     """The widget's update function, driven once without a browser."""
-    from sednn.experiment import Run
-    from sednn.explore import Explorer
+    from sednn.study.explore import Explorer
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -344,8 +348,9 @@ def test_ablations_a_profile_does_not_run_are_listed_as_not_run(smoke_run, tmp_p
     """The cpu profile's ablation table: single stages and the other vocabulary are named, without numbers."""
     from dataclasses import replace
 
-    from sednn import report
-    from sednn.experiment import Run
+    from sednn.reporting import prose
+    from sednn.study import tables as report
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -355,7 +360,7 @@ def test_ablations_a_profile_does_not_run_are_listed_as_not_run(smoke_run, tmp_p
     missing = abl[abl.macro_auc.isna()]
     assert missing.group.tolist() == ["(d) single stage", "(f) other vocabulary"]
     assert missing.description.str.contains("not run in this profile").all()
-    assert "not run in this profile" in report.markdown_summary(abl)
+    assert "not run in this profile" in prose.markdown_summary(abl)
     assert "(e) oracle-trained bound" in set(abl.group) and not abl.model.str.contains("@").any()
 
 
@@ -363,10 +368,12 @@ def test_a_profile_with_fewer_models_reports_only_them(smoke_run, tmp_path):
     """cpu_hr's knobs (one alternative, no argument ablations, no oracle training) on the smoke run's models."""
     from dataclasses import replace
 
-    from sednn import classifiers as C
-    from sednn import parsing, report
-    from sednn.experiment import Run
-    from sednn.profiles import PROFILES
+    from sednn.core.plan import argument_ablations, main_models
+    from sednn.core.profiles import PROFILES
+    from sednn.study import classifiers as C
+    from sednn.study import parsing
+    from sednn.study import tables as report
+    from sednn.study.run import Run
 
     out, _ = smoke_run
     run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
@@ -375,10 +382,10 @@ def test_a_profile_with_fewer_models_reports_only_them(smoke_run, tmp_path):
     run.profile = replace(run.profile, alternatives=hr.alternatives, argument_ablations=hr.argument_ablations,
                           oracle_training=hr.oracle_training, other_vocabulary=hr.other_vocabulary,
                           stage_variants=hr.stage_variants)
-    assert C.main_models(run.profile) == ["baseline", "input_masking", "proposed"]
-    assert C.best_alternative(run) == "input_masking" and report.argument_ablations(run.profile) == []
+    assert main_models(run.profile) == ["baseline", "input_masking", "proposed"]
+    assert C.best_alternative(run) == "input_masking" and argument_ablations(run.profile) == []
     assert parsing.vocabularies(run) == ["garments"]
-    main = report.comparison_table(run, C.main_models(run.profile))
+    main = report.comparison_table(run, main_models(run.profile))
     assert main.model.tolist() == ["baseline", "input_masking", "proposed"]
     assert np.isfinite(main.set_index("model").loc["proposed", ["delta_ci_low", "delta_ci_high"]].astype(float)).all()
     abl = report.ablation_table(run)
@@ -396,7 +403,7 @@ def test_table_and_figure_across_resolutions(smoke_run, tmp_path):
     resolution column, per-label changes that are differences of the two per-label tables, small items flagged."""
     import shutil
 
-    from sednn import resolution
+    from sednn.reporting import resolution
 
     out, _ = smoke_run
     root = tmp_path / "results"
@@ -423,13 +430,14 @@ def test_table_and_figure_across_resolutions(smoke_run, tmp_path):
     assert per_label.drop("bag")["baseline 192x128 -> 288x192"].abs().max() < 1e-12
     lo = pd.read_csv(root / "per_label_auc.csv").query("source == 'all'").pivot(index="label", columns="model",
                                                                                  values="auc")
-    assert np.allclose(per_label["proposed - baseline at 192x128"], (lo.proposed - lo.baseline).loc[per_label.index], equal_nan=True)
+    assert np.allclose(per_label["proposed - baseline at 192x128"], (lo.proposed - lo.baseline).loc[per_label.index],
+                       equal_nan=True)
     assert per_label.small_item.sum() == len(set(resolution.SMALL_ITEMS) & set(per_label.index)) > 0
     assert (tmp_path / "figures" / "per_label_resolution.png").stat().st_size > 10_000
 
 
 def test_other_profiles_write_beside_the_default_one():
-    from sednn import paths
+    from sednn.core import paths
 
     assert paths.results_dir_for("cpu") == paths.RESULTS_DIR
     assert paths.results_dir_for("cpu_hr") == paths.RESULTS_DIR / "cpu_hr"
@@ -470,7 +478,8 @@ def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
     """A full run writes a table per notebook; a rerun of the first notebook only at another commit: RUN.json keeps
     the second notebook's commit and table, the README run line says the results come from two runs, and the
     table across resolutions dates the main table by the notebook that wrote it."""
-    from sednn import provenance, readme
+    from sednn.core import provenance
+    from sednn.reporting import blocks
 
     for name, table in (("01_a", "a.csv"), ("02_b", "main_table.csv")):
         write_notebook(tmp_path / "nbs" / f"{name}.ipynb", f"open(RESULTS_DIR + '/{table}', 'w').write('x\\n1\\n')",
@@ -480,7 +489,7 @@ def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
     runner.run_notebooks("smoke", notebooks=["01_a", "02_b"], **kw)
     first = json.loads((tmp_path / "r" / "RUN.json").read_text())
     assert [e["tables"] for e in first["notebooks"].values()] == [["a.csv"], ["main_table.csv"]]
-    assert "runs**" not in readme.run_line(tmp_path / "r")
+    assert "runs**" not in blocks.run_line(tmp_path / "r")
     old = "0" * 40  # the first run, as if made at an earlier commit
     first["notebooks"]["02_b"]["git_commit"] = first["notebooks"]["01_a"]["git_commit"] = old
     (tmp_path / "r" / "RUN.json").write_text(json.dumps(first))
@@ -492,11 +501,11 @@ def test_a_partial_rerun_keeps_the_provenance_of_what_it_did_not_run(tmp_path):
     assert provenance.made_by(saved, "main_table.csv")["git_commit"] == old
     assert provenance.runs(saved) == [(record["git_commit"], ["01_a"]), (old, ["02_b"])]
     assert f"These results come from 2 runs**: 01_a at `{record['git_commit'][:7]}`; 02_b at `0000000`" \
-        in readme.run_line(tmp_path / "r")
+        in blocks.run_line(tmp_path / "r")
 
 
 def test_the_carried_dataset_is_the_smoke_runs_rows_and_split(smoke_run, tmp_path):
-    from sednn import gpu_check
+    from sednn.pipeline import gpu_check
 
     manifest = gpu_check.prepare_data(tmp_path / "data")
     carried = pd.read_csv(manifest, dtype={"id": str}, keep_default_na=False)

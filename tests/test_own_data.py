@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import OWN_IDS, PART_TARGETS, PARTS, require_ccp, run_notebooks, write_own_dataset
-from sednn import runner
+from sednn.core.arms import AblationGroup
+from sednn.core.plan import NOTEBOOKS
+from sednn.pipeline import runner
 
 pytestmark = pytest.mark.slow
 
@@ -17,23 +19,23 @@ pytestmark = pytest.mark.slow
 def test_the_whole_study_runs_on_a_second_dataset(own_run):
     out, manifest, record = own_run
     res = out / "results"
-    assert record["status"] == "ok" and list(record["notebook_seconds"]) == runner.NOTEBOOKS
+    assert record["status"] == "ok" and list(record["notebook_seconds"]) == list(NOTEBOOKS)
     assert record["split_from"] == "stratified (seed 0)" and record["parameters"]["MANIFEST"] == str(manifest)
     splits = pd.read_csv(res / "splits.csv", dtype={"id": str})
     assert len(splits) == 48 and set(splits.source) == {"pixel", "tags"} and splits.id.str.startswith("ccp-").all()
     labels = pd.read_csv(res / "labels.csv")
     assert set(labels.label) <= set(PART_TARGETS) and (labels["parts"] == labels["label"]).all()
     iou = pd.read_csv(res / "parser_iou.csv")
-    for split in ("val", "test"):
-        for parser in ("efficientnet_lite0",):
+    for split in ("val", "test"):  # noqa: B007  (the loop variables are read by the query)
+        for parser in ("efficientnet_lite0",):  # noqa: B007
             assert iou.query("split == @split and parser == @parser")["class"].tolist() == [*PARTS, "mean (mIoU)"]
     main = pd.read_csv(res / "main_table.csv")
     assert main.model.tolist() == ["baseline", "early_fusion", "input_masking", "late_fusion", "proposed"]
     assert np.isfinite(main[["macro_auc", "map"]]).all().all() and (main.vocabulary == "parts").all()
     abl = pd.read_csv(res / "ablations.csv")
-    oracle = abl[abl.group == "(e) oracle-trained bound"]
+    oracle = abl[abl.group == AblationGroup.ORACLE_TRAINED.label]
     assert len(oracle) == 5 and (oracle.vocabulary == "parts").all() and oracle.macro_auc.notna().all()
-    other = abl[abl.group == "(f) other vocabulary"]
+    other = abl[abl.group == AblationGroup.OTHER_VOCABULARY.label]
     assert other.description.tolist() == ["not run: the dataset's maps come in one vocabulary"]
     loc = pd.read_csv(res / "localization.csv")
     assert loc.pairs.gt(0).all() and loc.energy_inside.between(0, 1).all()
@@ -45,11 +47,11 @@ def test_the_whole_study_runs_on_a_second_dataset(own_run):
 
 def test_your_own_datas_trainings_are_counted(own_run):
     """One seed, maps of one vocabulary, notebook 07: as counted before the run."""
-    from sednn.profiles import PROFILES
+    from sednn.core.profiles import PROFILES
 
     out, _, record = own_run
     done = len((out / "work" / "progress.jsonl").read_text().splitlines())
-    assert runner.planned_trainings(PROFILES["smoke_min"], out / "work", runner.NOTEBOOKS) == done
+    assert runner.planned_trainings(PROFILES["smoke_min"], out / "work", NOTEBOOKS) == done
 
 
 def test_maps_of_your_own_replace_the_parser(own_run, tmp_path):

@@ -4,8 +4,8 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 
-from sednn import plots
-from sednn.labels import ccp_vocabulary
+from sednn.data.labels import ccp_vocabulary
+from sednn.reporting import plots
 
 
 def test_cam_grid_title_sits_just_above_the_first_row():

@@ -4,8 +4,9 @@ from dataclasses import asdict
 
 import pytest
 
-from sednn import classifiers as C
-from sednn.profiles import PROFILES, get_profile
+from sednn.core.catalog import MAIN_MODELS
+from sednn.core.plan import main_models
+from sednn.core.profiles import PROFILES, get_profile
 
 PROTOCOL = ("epochs", "batch_size", "seeds", "lr", "lr_mults", "tune_seeds", "freeze_stages", "views",
             "parser_epochs", "parser_lrs", "vocabulary", "bootstrap", "min_positives", "weight_decay")
@@ -17,18 +18,18 @@ def test_high_resolution_profiles_change_the_size_and_the_models_only(name):
     assert {k: asdict(hr)[k] for k in PROTOCOL} == {k: asdict(cpu)[k] for k in PROTOCOL}
     assert hr.image_hw[0] >= 288 and hr.image_hw[1] >= 192 and hr.image_hw[0] / hr.image_hw[1] == 1.5
     assert hr.image_hw[0] * hr.image_hw[1] > cpu.image_hw[0] * cpu.image_hw[1]
-    assert len(hr.seeds) >= 3 and C.main_models(hr)[0] == "baseline" and C.main_models(hr)[-1] == "proposed"
-    assert len(C.main_models(hr)) >= 3  # baseline, at least one alternative, proposed
+    assert len(hr.seeds) >= 3 and main_models(hr)[0] == "baseline" and main_models(hr)[-1] == "proposed"
+    assert len(main_models(hr)) >= 3  # baseline, at least one alternative, proposed
 
 
 def test_every_other_profile_trains_every_alternative():
     for name in ("smoke", "cpu", "gpu"):
-        assert C.main_models(PROFILES[name]) == C.MAIN_MODELS
+        assert main_models(PROFILES[name]) == list(MAIN_MODELS)
 
 
 def test_unknown_alternative_is_refused():
     with pytest.raises(ValueError, match="unknown alternatives"):
-        C.main_models(get_profile("cpu", alternatives=("input_masking", "no_such_model")))
+        main_models(get_profile("cpu", alternatives=("input_masking", "no_such_model")))
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))

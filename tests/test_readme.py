@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sednn import paths, readme
+from sednn.core import paths
+from sednn.core.arms import AblationGroup
+from sednn.reporting import blocks, readme
 
 
 def test_readme_and_docs_blocks_match_the_committed_results():
@@ -74,7 +76,7 @@ def test_a_hand_edited_number_is_caught_and_regenerated(tmp_path):
 def _oracle_rows(gt_ci, pred_ci):
     import pandas as pd
 
-    g = "(e) oracle-trained bound"
+    g = AblationGroup.ORACLE_TRAINED.label
     rows = [{"group": g, "model": "baseline", "maps": "none", "delta_macro_auc": 0.0, "delta_ci_low": None,
              "delta_ci_high": None}]
     for maps, (lo, hi) in [("predicted", pred_ci), ("ground truth (oracle-trained)", gt_ci)]:
@@ -85,7 +87,7 @@ def _oracle_rows(gt_ci, pred_ci):
 
 
 def test_oracle_sentence_follows_the_intervals_of_group_e():
-    from sednn.report import oracle_sentence
+    from sednn.reporting.prose import oracle_sentence
 
     s = oracle_sentence(_oracle_rows(gt_ci=(0.01, 0.1), pred_ci=(-0.05, 0.04)))
     assert "ground-truth maps beats the baseline (Δ +0.0550 [+0.0100, +0.1000])" in s
@@ -109,7 +111,7 @@ def test_another_parser_replaces_the_default_only_beyond_the_defaults_own_moveme
         pd.DataFrame([{"split": "test", "class": "mean (mIoU)", "parser": p, "iou": 0.5} for p in ("lite0", "lite2")]
                      ).to_csv(tmp_path / "parser_iou.csv", index=False)
         (tmp_path / "RUN.json").write_text(json.dumps({"profile": {"parser_backbone": "lite0"}}))
-        return readme.parsers_block(tmp_path)
+        return blocks.parsers_block(tmp_path)
 
     # lite0's last 5 epochs moved by 0.58 - 0.56 = 0.02
     assert "`lite2` 0.6100 (+0.0300), more than that: it would become the default parser" in block(0.61)
@@ -126,15 +128,15 @@ def _bench_rows(machine=None):
 
 def test_bench_blocks_name_the_machine_and_follow_the_files(tmp_path):
     _bench_rows("Some CPU").to_csv(tmp_path / "bench.csv", index=False)
-    block = readme.bench_block(tmp_path)
+    block = blocks.bench_block(tmp_path)
     assert "`Some CPU`" in block and "| proposed " in block and "1.25" in block and "+10 %" in block
     assert "input pipeline" not in block.split("\n\n")[0], "the pipeline row is a sentence, not a model"
     _bench_rows().to_csv(tmp_path / "bench.csv", index=False)
-    assert "predates the benchmark's `machine` column" in readme.bench_block(tmp_path)
+    assert "predates the benchmark's `machine` column" in blocks.bench_block(tmp_path)
 
     compiled = _bench_rows().assign(train_step_s=[0.32, 0.88, 0.7])
     compiled.to_csv(tmp_path / "bench_compiled.csv", index=False)
-    table = readme.bench_compiled_block(tmp_path)
+    table = blocks.bench_compiled_block(tmp_path)
     assert re.search(r"\| baseline .*\| +-50 \|", table) and re.search(r"\| proposed .*\| +10 \|", table)
 
     ops = pd.DataFrame({"model": "baseline", "operator": ["aten::convolution_backward", "aten::mkldnn_convolution",
@@ -142,7 +144,7 @@ def test_bench_blocks_name_the_machine_and_follow_the_files(tmp_path):
                         "share_of_step": [0.4, 0.2, 0.1, 0.05]})
     ops.to_csv(tmp_path / "bench_ops.csv", index=False)
     shares = dict(re.findall(r"\| (convolution|BatchNorm|other listed operators) +\| +([\d.]+) \|",
-                             readme.bench_ops_block(tmp_path)))
+                             blocks.bench_ops_block(tmp_path)))
     assert shares == {"convolution": "60", "BatchNorm": "10", "other listed operators": "5"}
 
 
@@ -158,6 +160,6 @@ def test_run_times_come_from_the_committed_runs_and_name_their_machine(tmp_path)
         (folder / "RUN.json").write_text(json.dumps(record if folder != tmp_path / "cpu_hr" else
                                                     {**record, "total_seconds_all_invocations": None,
                                                      "earlier_invocations": [], "gpu": "Some GPU"}))
-    assert readme.profile_times_block(tmp_path) == (
+    assert blocks.profile_times_block(tmp_path) == (
         "Time of each committed run, on the machine it ran on: `cpu` 25 minutes (Some CPU, 2 threads, 2 invocations, "
         "commit `aaaaaaa`); `cpu_hr` 10 minutes (Some GPU, 2 threads, commit `aaaaaaa`).\n")

@@ -1,7 +1,7 @@
-"""The sentences across resolutions follow each row's interval (sednn.report.claim)."""
+"""The sentences across resolutions follow each row's interval (sednn.reporting.prose.claim)."""
 import pandas as pd
 
-from sednn import resolution
+from sednn.reporting import resolution
 
 
 def _rows(model, cis):

@@ -1,8 +1,9 @@
 """The first screen's answer and summary figure, from the committed results."""
 import pandas as pd
 
-from sednn import paths, summary
-from sednn.report import BETTER, UNRESOLVED
+from sednn.core import paths
+from sednn.reporting import summary
+from sednn.reporting.prose import BETTER, UNRESOLVED
 
 
 def test_the_forest_has_every_model_of_every_resolution_run_with_its_interval():

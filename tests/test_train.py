@@ -8,10 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddp_fit_worker import toy_data
+from sednn.core.catalog import traits
+from sednn.core.epochs import steps_per_epoch
 from sednn.models import create_model
-from sednn.features import prefix_features
-from sednn.train import (TensorData, TrainConfig, epoch_batches, fit, load_best, predict, prepare_for_training,
-                         steps_per_epoch, view_thetas)
+from sednn.training.fit import TrainConfig, fit, load_best, predict, prepare_for_training
+from sednn.training.prefix import prefix_features
+from sednn.training.tensors import TensorData, epoch_batches, view_thetas
 
 
 def _blocky(n=8, hw=(64, 48)):
@@ -50,7 +52,8 @@ def test_a_stored_prefix_gives_the_same_outputs_as_the_photo(name):
     model.eval()
     photos = TensorData.from_arrays(images, maps, np.zeros((6, 5)), model.backbone.spec.mean,
                                     model.backbone.spec.std, thetas=thetas)
-    stored = prefix_features(model.backbone, photos, 3, torch.device("cpu"), 4, masked=model.prefix_input == "masked")
+    masked = traits(name).prefix_input == "masked"
+    stored = prefix_features(model.backbone, photos, 3, torch.device("cpu"), 4, masked=masked)
     assert stored.shape[:2] == (6, 3) and stored.dtype == np.float16
     prefix = TensorData.from_arrays(images, maps, np.zeros((6, 5)), model.backbone.spec.mean, model.backbone.spec.std,
                                     thetas=thetas, features=stored, start=3)
@@ -144,7 +147,7 @@ def test_augmentation_of_a_batch_part_equals_that_part_of_the_whole_batch():
 def test_checkpoints_are_written_when_due_and_a_finished_training_keeps_no_optimiser(tmp_path, monkeypatch):
     """With the default interval nothing is written during a short training; its state is written once at the end,
     ``last.pt`` then holds the history only, and a second call trains nothing and gives the same model."""
-    import sednn.train as T
+    import sednn.training.fit as T
 
     data, saved = _toy_data(), []
     real_save = T._save
@@ -196,7 +199,7 @@ def test_an_unreadable_last_checkpoint_is_named_and_training_starts_over(tmp_pat
 
 
 def test_an_unreadable_best_checkpoint_is_an_error_naming_it(tmp_path):
-    from sednn.train import CheckpointError
+    from sednn.training.fit import CheckpointError
 
     (tmp_path / "best.pt").write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="best.pt: unreadable checkpoint"):
@@ -218,7 +221,7 @@ def test_an_epoch_of_batches_is_drawn_once_and_lives_on_the_data_device():
 
 def test_predictions_are_float32_even_after_bf16_training():
     """Training steps may run in bf16 autocast; stored scores are the float32 model's, not rounded to 8 bits."""
-    from sednn.train import make_optimizer, multilabel_loss, optimizer_step
+    from sednn.training.fit import make_optimizer, multilabel_loss, optimizer_step
 
     data = _toy_data()
     model = create_model("baseline", 3, 8, pretrained=False)
@@ -239,7 +242,8 @@ def test_predictions_are_float32_even_after_bf16_training():
 
 
 def test_fused_adamw_and_cudnn_autotuning_on_cuda_only():
-    from sednn.train import configure_device, make_optimizer
+    from sednn.training.device import configure_device
+    from sednn.training.fit import make_optimizer
 
     model = create_model("baseline", 3, 8, pretrained=False)
     assert make_optimizer(model, _cfg(device="cuda")).defaults["fused"] is True
@@ -261,7 +265,7 @@ def test_a_real_model_compiles_and_trains_like_eager():
     profiles train it (here the stem and 5 frozen stages, so that only the fusion after stage 4, the last two stages
     and the head compile): the training step ``fit`` takes (``prepare_for_training`` with ``compile``,
     ``optimizer_step``) gives the same loss and weights as eager."""
-    from sednn.train import make_optimizer, multilabel_loss, optimizer_step
+    from sednn.training.fit import make_optimizer, multilabel_loss, optimizer_step
 
     stop = 5
     torch.manual_seed(0)
@@ -292,13 +296,14 @@ def test_a_real_model_compiles_and_trains_like_eager():
 
 
 def test_a_training_is_summarised_in_one_line_with_its_best_epoch():
-    from sednn.train import finished_training
+    from sednn.training.fit import finished_training
 
     history = [{"epoch": e, "val_score": v, "seconds": 2.0} for e, v in ((1, 0.61), (2, float("nan")), (3, 0.66),
                                                                          (4, 0.64))]
     assert finished_training("baseline-garments-m1_s0", history).line() == \
         "baseline-garments-m1_s0: 4 epochs, best epoch 3 (validation 0.6600), 8 s"
-    assert finished_training("b", history, reused=True).line() == "b: 4 epochs, best epoch 3 (validation 0.6600), reused"
+    reused = finished_training("b", history, reused=True)
+    assert reused.line() == "b: 4 epochs, best epoch 3 (validation 0.6600), reused"
 
 
 def test_every_finished_training_reaches_the_runner_through_the_progress_file(tmp_path, monkeypatch):
@@ -306,7 +311,7 @@ def test_every_finished_training_reaches_the_runner_through_the_progress_file(tm
     the watcher prints each with the count of the total and the time left."""
     import io
 
-    from sednn import progress
+    from sednn.training import progress
 
     path = tmp_path / "progress.jsonl"
     out = io.StringIO()
@@ -335,7 +340,7 @@ def test_the_time_left_is_the_rate_of_fresh_trainings_since_the_first(tmp_path, 
     reused trainings cost nothing."""
     import io
 
-    from sednn import progress
+    from sednn.training import progress
 
     clock = iter([100.0, 160.0, 220.0])  # the first ends at 100 s, two more 60 s apart
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
@@ -373,29 +378,33 @@ def test_the_checkpoint_signature_covers_every_module_a_training_runs_and_no_rep
     import subprocess
     import sys
 
-    from sednn.experiment import TRAINING_ENTRY_POINTS, training_files
+    from sednn.training.fingerprint import PACKAGE_DIR, TRAINING_ENTRY_POINTS, training_files
 
-    names = {f.relative_to(f.parents[1] if f.parent.name == "models" else f.parent).with_suffix("").as_posix()
-             .replace("/__init__", "").replace("/", ".") for f in training_files()}
+    names = {f.relative_to(PACKAGE_DIR).with_suffix("").as_posix().replace("/__init__", "").replace("/", ".")
+             for f in training_files()}
     code = ("import sys; " + "; ".join(f"import sednn.{m}" for m in TRAINING_ENTRY_POINTS)
             + "; print(' '.join(m[6:] for m in sys.modules if m.startswith('sednn.')))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
                  .stdout.split())
     assert loaded and loaded <= names, sorted(loaded - names)
-    assert {"map_conditions", "metrics", "train", "models.semantic_embedded", "data"} <= names
-    assert not {"report", "plots", "readme", "summary", "runner", "bench", "cam"} & names
+    assert {"study.map_conditions", "core.metrics", "training.fit", "models.semantic_embedded",
+            "data.manifest"} <= names
+    assert not {"study.tables", "study.cam", "reporting", "reporting.plots", "reporting.readme", "reporting.summary",
+                "pipeline", "pipeline.runner", "pipeline.bench"} & names
 
 
-def test_relative_imports_inside_functions_are_followed(tmp_path):
-    from sednn.experiment import imported_modules
+def test_imports_inside_functions_relative_and_absolute_are_followed(tmp_path):
+    from sednn.training.fingerprint import imported_modules
 
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
-    (pkg / "a.py").write_text("def f():\n    from . import b\n    from .sub.c import g\n")
+    (pkg / "a.py").write_text("def f():\n    from . import b\n    from .sub.c import g\n    from sednn.f import h\n")
+    (pkg / "f.py").write_text("import sednn.g as g\nfrom numpy import zeros\n")
+    (pkg / "g.py").write_text("")
     (pkg / "b.py").write_text("from .sub import d\n")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "c.py").write_text("from .. import e\n")
     (pkg / "sub" / "d.py").write_text("")
     (pkg / "e.py").write_text("import os\n")
     (pkg / "unused.py").write_text("")
-    assert imported_modules("a", pkg) == {"a", "b", "sub", "sub.c", "sub.d", "e"}
+    assert imported_modules("a", pkg) == {"a", "b", "sub", "sub.c", "sub.d", "e", "f", "g"}

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sednn import paths, workload
-from sednn.profiles import PROFILES
+from sednn.core import paths, workload
+from sednn.core.profiles import PROFILES
 
 
 def test_the_gpu_profile_is_86_classifier_trainings_and_6_parsers():

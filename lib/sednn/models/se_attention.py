@@ -30,14 +30,13 @@ class ChannelGate(nn.Module):
 
 
 class SEAttention(MultiLabelNet):
-    uses_map = False
-
     def __init__(self, backbone, num_labels: int, fusion_stages=None, params_per_stage: dict[int, int] | None = None):
         super().__init__(backbone, num_labels)
         stages = tuple(fusion_stages or backbone.spec.default_fusion_stages)
         chans = backbone.spec.stage_channels
+        budget = params_per_stage or {}
         self.gates = nn.ModuleDict({
-            str(i): ChannelGate(chans[i], ChannelGate.hidden_for(chans[i], (params_per_stage or {}).get(i, chans[i] ** 2 // 2)))
+            str(i): ChannelGate(chans[i], ChannelGate.hidden_for(chans[i], budget.get(i, chans[i] ** 2 // 2)))
             for i in stages})
 
     def forward(self, image: torch.Tensor, semantic_map: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:

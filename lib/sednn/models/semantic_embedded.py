@@ -25,7 +25,8 @@ class SemanticFusion(nn.Module):
     def __init__(self, channels: int, num_regions: int, embed_channels: int = 32, reduction: int = 4,
                  gate: bool = True):
         super().__init__()
-        self.embed = nn.Sequential(conv_bn_relu(num_regions, embed_channels), conv_bn_relu(embed_channels, embed_channels))
+        self.embed = nn.Sequential(conv_bn_relu(num_regions, embed_channels),
+                                   conv_bn_relu(embed_channels, embed_channels))
         self.project = nn.Conv2d(embed_channels, channels, 1)
         nn.init.zeros_(self.project.weight)
         nn.init.zeros_(self.project.bias)
