@@ -232,3 +232,11 @@ def test_make_check_data_prints_only_its_answer(own_data):
     assert bad.returncode == 1 and bad.stdout == "" and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith(f"error: {own_data}: unknown columns 'splt': a manifest has")
     assert "[]" not in bad.stderr
+
+
+def test_pixel_rows_keep_the_full_training_split_as_their_schedule(own_data, tmp_path):
+    """``rows="pixel"`` keeps fewer training rows, not fewer optimizer steps: the schedule counts the full split's."""
+    full, pixel = prepare(own_data, seed=0), prepare(own_data, seed=0, rows="pixel")
+    assert (pixel.table["source"] == "pixel").all() and len(pixel.table) < len(full.table)
+    assert pixel.schedule_rows == full.schedule_rows == int((full.table["split"] == "train").sum())
+    assert read_prepared(write_prepared(pixel, tmp_path / "p").parent).schedule_rows == full.schedule_rows

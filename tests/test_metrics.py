@@ -93,3 +93,55 @@ def test_two_level_bootstrap_with_identical_seeds_is_the_image_bootstrap(data):
     single = M.bootstrap_macro_auc_difference(y, [s], [noisy], 200, seed=3, resample_seeds=False)
     repeated = M.bootstrap_macro_auc_difference(y, [s, s, s], [noisy, noisy], 200, seed=3)
     assert np.allclose(single, repeated)
+
+
+def test_training_epochs_give_every_arm_the_full_splits_optimizer_steps():
+    from sednn.core.epochs import steps_per_epoch, training_epochs
+
+    # the cpu profile: 1453 training images, 699 of them pixel-annotated, batches of 32
+    assert training_epochs(8, 1453, 1453, 32) == 8
+    assert training_epochs(8, 1453, 699, 32) == 17  # 17 x 21 = 357 steps against 8 x 45 = 360
+    assert abs(17 * steps_per_epoch(699, 32) - 8 * steps_per_epoch(1453, 32)) < steps_per_epoch(699, 32)
+    assert training_epochs(1, 40, 10, 16) == 2 and training_epochs(1, 10, 10, 16) == 1
+
+
+def test_the_bootstrap_interval_of_the_papers_metric(data):
+    y, s = data
+    y, s = y[:, :4], s[:, :4]
+    rng = np.random.default_rng(1)
+    noisy = [s + rng.normal(0, 0.5, s.shape) for _ in range(3)]
+    clean = [s + rng.normal(0, 0.05, s.shape) for _ in range(3)]
+    b = M.bootstrap_comparison(y, clean, noisy, 300, seed=0)
+    per_label = [np.mean([M.per_label_auc(y, x)["auc"] for x in xs], 0) for xs in (clean, noisy)]
+    assert b.rel_auc_improvement == pytest.approx(M.relative_improvement(*per_label))
+    assert 0 < b.rel_low < b.rel_auc_improvement < b.rel_high
+    assert (b.delta_macro_auc, b.delta_low, b.delta_high) == M.bootstrap_macro_auc_difference(y, clean, noisy, 300, 0)
+    same = M.bootstrap_comparison(y, clean, clean, 50, seed=0)
+    assert same.rel_auc_improvement == 0 and same.rel_low <= 0 <= same.rel_high
+
+
+def test_relative_improvements_along_the_last_axis_match_the_papers_formula():
+    base = np.array([[0.5, 0.8, np.nan], [0.6, np.nan, np.nan]])
+    model = np.array([[0.6, 0.8, 0.9], [0.9, 0.7, np.nan]])
+    out = M.relative_improvements(model, base)
+    assert out == pytest.approx([M.relative_improvement(m, b) for m, b in zip(model, base)])
+    assert np.isnan(M.relative_improvements(np.array([np.nan]), np.array([0.5])))
+
+
+def test_f1_thresholds_are_the_best_validation_f1_and_cf1_of1_match_sklearn(data):
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    y, s = data
+    y, s = y[:, :4], s[:, :4]
+    th = M.f1_thresholds(y[:100], s[:100])
+    for j in range(4):  # no other threshold among the scores does better on validation
+        best = f1_score(y[:100, j], s[:100, j] >= th[j])
+        assert all(f1_score(y[:100, j], s[:100, j] >= t) <= best + 1e-12 for t in np.unique(s[:100, j]))
+    out = M.thresholded_f1(y[100:], s[100:], th)
+    pred = s[100:] >= th
+    assert out["of1"] == pytest.approx(f1_score(y[100:], pred, average="micro"))
+    assert out["op"] == pytest.approx(precision_score(y[100:], pred, average="micro"))
+    assert out["cp"] == pytest.approx(precision_score(y[100:], pred, average="macro", zero_division=0))
+    assert out["cr"] == pytest.approx(recall_score(y[100:], pred, average="macro", zero_division=0))
+    assert out["cf1"] == pytest.approx(2 * out["cp"] * out["cr"] / (out["cp"] + out["cr"]))
+    assert M.f1_thresholds(np.zeros((5, 1)), np.ones((5, 1))).tolist() == [0.5]  # no positive: 0.5

@@ -60,8 +60,10 @@ def test_the_map_quality_study_trains_its_curve_and_controls_on_the_pixel_rows()
     arms = plan.map_quality_arms()
     assert list(arms)[:6] == ["baseline", "proposed (predicted)", "proposed (blend:0.25)", "proposed (blend:0.5)",
                               "proposed (blend:0.75)", "proposed (ground_truth)"]
-    assert arms["proposed (parser:efficientnet_lite2)"].maps == MapCondition("parser", encoder="efficientnet_lite2")
+    assert list(arms)[6:] == ["proposed (presence)", "proposed (foreground)", "proposed (shuffled)"]
+    smoke = make_plan(PROFILES["smoke"], DatasetShape()).map_quality_arms()  # a profile with another parser
+    assert smoke["proposed (parser:efficientnet_lite2)"].maps == MapCondition("parser", encoder="efficientnet_lite2")
     assert {a.rows for a in arms.values()} == {"all"}  # the profile keeps only pixel-annotated rows
-    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 3
+    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 7
     half = make_plan(PROFILES["cpu"], DatasetShape()).map_quality_arms()
     assert {a.rows for a in half.values()} == {"pixel"} and "input_masking (ground_truth)" in half

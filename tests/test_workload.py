@@ -9,11 +9,12 @@ from sednn.core.profiles import PROFILES
 
 def test_the_gpu_profile_is_86_classifier_trainings_and_6_parsers():
     """Tuning grid 3 lr x 3 seeds for 7 models (63), 2 single-stage variants, 15 oracle-trained and 6
-    other-vocabulary trainings; 2 vocabularies x 3 lrs of parsers; about 2.3 M training passes at 384x256."""
+    other-vocabulary trainings; 2 vocabularies x 3 lrs of parsers; about 2.5 M training passes at 384x256 (the
+    oracle-trained arms on the pixel half run 44 epochs: the full data's steps)."""
     s = workload.summary(PROFILES["gpu"])
     assert s["classifier_trainings"] == 63 + 2 + 15 + 6 == 86 and s["parser_trainings"] == 6
     assert s["image_hw"] == "384x256" and s["epochs"] == 20
-    assert 2.2e6 < s["training_passes"] < 2.4e6
+    assert 2.5e6 < s["training_passes"] < 2.6e6
     w = workload.work(PROFILES["gpu"])
     assert (w.loc[w.model == "parser", "image_hw"] == "384x256").all()
     assert not (w.model == workload.PREFIX).any()  # nothing frozen: no stored prefix

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sednn.core import paths
-from sednn.core.epochs import epoch_images
+from sednn.core.epochs import epoch_images, training_epochs
 from sednn.core.plan import DatasetShape, alternatives, make_plan, tuning_trainings
 from sednn.core.profiles import Profile, hw_text
 
@@ -54,10 +54,11 @@ def work(profile: Profile, splits: pd.DataFrame | None = None, best_alternative:
                      "trainings": trainings})
 
     def training(notebook, arm, seeds):
-        c = n[arm.rows]
-        add(notebook, arm.model, "train", seeds * profile.epochs * epoch_images(c["train"], profile.batch_size),
+        c = n["pixel" if profile.rows == "pixel" else arm.rows]
+        epochs = training_epochs(profile.epochs, n["all"]["train"], c["train"], profile.batch_size)
+        add(notebook, arm.model, "train", seeds * epochs * epoch_images(c["train"], profile.batch_size),
             trainings=seeds)
-        add(notebook, arm.model, "infer", seeds * (profile.epochs * c["val"] + c["val"] + c["test"]))
+        add(notebook, arm.model, "infer", seeds * (epochs * c["val"] + c["val"] + c["test"]))
 
     def stored(notebook, hw=size):  # one prefix store: every image, every view
         if profile.freeze_stages:

@@ -67,6 +67,9 @@ class Dataset:
     table: pd.DataFrame  # validated manifest rows with split and source, absolute paths
     vocabularies: dict[str, Vocabulary]
     split: str  # where the split came from: "manifest", or "stratified (seed N)"
+    # the training split's images before ``rows="pixel"`` kept fewer: a profile's epochs are epochs of these
+    # (sednn.core.epochs.training_epochs), so an arm on fewer rows trains as many optimizer steps
+    schedule_rows: int
     warnings: dict[str, list[str]] = field(default_factory=dict)  # what was skipped, by reason
 
     @property
@@ -88,10 +91,11 @@ def prepare(manifest: str | Path, max_images: int | None = None, seed: int = 0, 
     split = "manifest" if "split" in table else f"stratified (seed {seed})"
     if "split" not in table:
         table = add_split(table, seed)
+    schedule_rows = int((table["split"] == "train").sum())
     if rows == PIXEL_SOURCE:
         table = table[table["source"] == PIXEL_SOURCE]
     table, dropped = drop_targets_without_positives(table, manifest)
-    return Dataset(table.reset_index(drop=True), vocabularies, split,
+    return Dataset(table.reset_index(drop=True), vocabularies, split, schedule_rows,
                    {"targets_without_positives": dropped} if dropped else {})
 
 
@@ -153,7 +157,8 @@ def write_prepared(dataset: Dataset, folder: str | Path) -> Path:
         shutil.rmtree(folder)
     for vocab in dataset.vocabularies.values():
         atomic_write(folder / Path(vocab.path).name, lambda p, src=vocab.path: shutil.copyfile(src, p))
-    write_json(folder / "dataset.json", {"split": dataset.split, "warnings": dataset.warnings})
+    write_json(folder / "dataset.json", {"split": dataset.split, "schedule_rows": dataset.schedule_rows,
+                                         "warnings": dataset.warnings})
     return write_csv(folder / MANIFEST_NAME, dataset.table)
 
 
@@ -164,7 +169,10 @@ def read_prepared(folder: str | Path) -> Dataset:
         raise FileNotFoundError(f"{path}: no prepared dataset; run notebook 01_data_prep first")
     table = pd.read_csv(path, dtype={"id": str, "gt_map_path": str, "map_path": str}, keep_default_na=False)
     info = json.loads((folder / "dataset.json").read_text())
-    return Dataset(table, read_vocabularies(folder), info["split"], info["warnings"])
+    if "schedule_rows" not in info:
+        raise FileNotFoundError(f"{folder / 'dataset.json'}: prepared by older code (no schedule_rows); run notebook "
+                                "01_data_prep again")
+    return Dataset(table, read_vocabularies(folder), info["split"], info["schedule_rows"], info["warnings"])
 
 
 def check_own_results_dir(results_dir: Path) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from sednn.core.arms import PREDICTED, Arm
 from sednn.core.catalog import traits
-from sednn.core.epochs import steps_per_epoch
+from sednn.core.epochs import steps_per_epoch, training_epochs
 from sednn.core.io import atomic_write, write_json
 from sednn.core.metrics import macro_auc
 from sednn.core.plan import NO_VOCABULARY, alternatives
@@ -80,6 +80,12 @@ def arm_indices(run: Run, arm: Arm, split: str) -> np.ndarray:
     return run.indices(split, PIXEL_SOURCE if arm.rows == "pixel" else None)
 
 
+def arm_epochs(run: Run, arm: Arm) -> int:
+    """The epochs ``arm`` trains: as many optimizer steps as the profile's epochs of the full training split."""
+    return training_epochs(run.profile.epochs, run.dataset.schedule_rows, len(arm_indices(run, arm, "train")),
+                           run.profile.batch_size)
+
+
 def checkpoint_dir(run: Run, arm: Arm, seed: int):
     return run.work_dir / "checkpoints" / arm.key(seed)
 
@@ -96,9 +102,9 @@ def train(run: Run, arm: Arm, seed: int) -> dict:
     p = run.profile
     data = arm_data(run, arm)
     maps = maps_fingerprint(run, arm) if traits(arm.model).uses_map else None
-    cfg = TrainConfig(p.epochs, p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device, p.bf16_autocast,
-                      run.compile)
     train_idx, val_idx, test_idx = (arm_indices(run, arm, s) for s in ("train", "val", "test"))
+    cfg = TrainConfig(arm_epochs(run, arm), p.batch_size, p.lr, arm.lr_mult, p.weight_decay, seed, run.device,
+                      p.bf16_autocast, run.compile)
     y_val = run.y[val_idx]
     model = build_model(run, arm, seed)
 
@@ -199,7 +205,8 @@ def tuning_table(run: Run, models: list[str]) -> pd.DataFrame:
         for mult, seed, used in trials:
             score, epoch = best_val_score(predictions(run, main_arm(run, model).at(mult), seed)["history"])
             rows.append({"model": model, "lr_mult": mult, "seed": seed, "val_macro_auc": score, "best_epoch": epoch,
-                         "epochs": p.epochs, "used_for_choice": used, "chosen": mult == chosen})
+                         "epochs": arm_epochs(run, main_arm(run, model)), "used_for_choice": used,
+                         "chosen": mult == chosen})
     return pd.DataFrame(rows)
 
 
