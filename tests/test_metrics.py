@@ -145,3 +145,5 @@ def test_f1_thresholds_are_the_best_validation_f1_and_cf1_of1_match_sklearn(data
     assert out["cr"] == pytest.approx(recall_score(y[100:], pred, average="macro", zero_division=0))
     assert out["cf1"] == pytest.approx(2 * out["cp"] * out["cr"] / (out["cp"] + out["cr"]))
     assert M.f1_thresholds(np.zeros((5, 1)), np.ones((5, 1))).tolist() == [0.5]  # no positive: 0.5
+    none = M.thresholded_f1(np.array([[0, 1], [0, 0]]), np.array([[0.9, 0.1], [0.1, 0.2]]), np.array([0.5, 0.5]))
+    assert np.isnan(none["recall"][0]) and none["cr"] == 0.0 and none["precision"].tolist() == [0.0, 0.0]

@@ -168,12 +168,17 @@ def f1_thresholds(y_val: np.ndarray, scores_val: np.ndarray) -> np.ndarray:
 def thresholded_f1(y_true: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
     """The multi-label F1s of the field at given thresholds: per-class precision and recall averaged over labels
     (CP, CR) and their harmonic mean (CF1); overall precision, recall and F1 over every (image, label) decision
-    (OP, OR, OF1). A label with no positive prediction has precision 0, one with no positive image recall 0."""
+    (OP, OR, OF1). A label never predicted positive has precision 0; one without a positive image has no recall
+    (NaN, left out of CR, as an undefined AUC is left out of the macro AUC)."""
     y_true = np.asarray(y_true).astype(int)
     pred = (np.asarray(scores) >= np.asarray(thresholds)[None]).astype(int)
-    p, r, _, _ = precision_recall_fscore_support(y_true, pred, average=None, zero_division=0)
+    p, _, _, _ = precision_recall_fscore_support(y_true, pred, average=None, zero_division=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # recall of a label without positives: NaN by design
+        _, r, _, _ = precision_recall_fscore_support(y_true, pred, average=None, zero_division=np.nan)
     op, orec, of1, _ = precision_recall_fscore_support(y_true, pred, average="micro", zero_division=0)
-    cp, cr = float(np.mean(p)), float(np.mean(r))
+    cp = float(np.mean(p))
+    cr = float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")
     return {"cp": cp, "cr": cr, "cf1": 2 * cp * cr / (cp + cr) if cp + cr > 0 else 0.0,
             "op": float(op), "or": float(orec), "of1": float(of1), "precision": p, "recall": r}
 
