@@ -10,12 +10,16 @@ import torch
 
 from conftest import write_notebook
 from sednn.core import paths
-from sednn.core.arms import AblationGroup
+from sednn.core.arms import AblationGroup, Arm
 from sednn.core.catalog import MAIN_MODELS
+from sednn.core.epochs import steps_per_epoch, training_epochs
 from sednn.core.plan import NOTEBOOKS
 from sednn.core.profiles import PROFILES
 from sednn.data import labels as L
 from sednn.pipeline import machine, runner
+from sednn.reporting import blocks
+from sednn.study import classifiers as C
+from sednn.study.run import Run
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +33,30 @@ def test_run_record(smoke_run):
     assert saved["skipped_rows"]["empty_tag_set"]["count"] == 1
     assert saved["profile"]["min_positives"] == 50 and saved["cpu_model"] and saved["torch_threads"] >= 1
     assert {"float32_matmul_precision", "mkldnn", "cudnn_benchmark"} <= set(saved["torch_backends"])
+    train = pd.read_csv(out / "results" / "splits.csv").query("split == 'train'")
+    expected = {rows: training_epochs(1, len(train), n, 16) for rows, n in (("all", len(train)),
+                                                                          ("pixel", (train.source == "pixel").sum()))}
+    assert saved["training_epochs"] == expected  # smoke's 29 and 14 training images: one batch of 16 each
+
+
+def test_an_arm_on_the_pixel_half_trains_the_full_splits_optimizer_steps(smoke_run, tmp_path):
+    """An arm on fewer rows runs more epochs: the optimizer steps of the profile's epochs of the full training split
+    (batches of 8: 3 per epoch on smoke's 29 training images, 1 on its 14 pixel-annotated ones)."""
+    import dataclasses
+    import shutil
+
+    out, _ = smoke_run
+    work = tmp_path / "work"
+    shutil.copytree(out / "work", work, ignore=shutil.ignore_patterns("checkpoints", "predictions", "notebooks"))
+    run = Run.create("smoke", work_dir=work, results_dir=tmp_path / "r", figures_dir=tmp_path / "f")
+    run.profile = dataclasses.replace(run.profile, batch_size=8)
+    full, pixel = (Arm("baseline", "regions", rows=rows, lr_mult=1.0) for rows in ("all", "pixel"))
+    n = {a.rows: len(C.arm_indices(run, a, "train")) for a in (full, pixel)}
+    assert steps_per_epoch(n["all"], 8) == 3 and steps_per_epoch(n["pixel"], 8) == 1
+    assert C.arm_epochs(run, full) == 1 and C.arm_epochs(run, pixel) == 3
+    assert len(C.train(run, pixel, 0)["history"]) == 3  # 3 steps, as one epoch of the full split
+    blocks_record = {"profile": {"epochs": 1}, "training_epochs": {"all": 1, "pixel": 3}}
+    assert blocks.epochs_text(blocks_record) == "1 epochs (3 on the pixel-annotated half: the same optimizer steps)"
 
 
 def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stands(smoke_run):
@@ -176,6 +204,18 @@ def test_result_tables_have_a_finite_row_per_model(smoke_run):
     assert main.model.tolist() == list(MAIN_MODELS) and (main.seeds == 2).all()
     assert np.isfinite(main[["macro_auc", "macro_auc_std", "map", "rel_auc_improvement_pct"]].to_numpy()).all()
     assert np.isfinite(main.query("model != 'baseline'")[["delta_ci_low", "delta_ci_high"]].to_numpy()).all()
+    others = main.query("model != 'baseline'")
+    assert (others.rel_ci_low_pct <= others.rel_auc_improvement_pct).all()
+    assert (others.rel_auc_improvement_pct <= others.rel_ci_high_pct).all()
+    f1 = main[["cp", "cr", "cf1", "op", "or", "of1"]].to_numpy()
+    assert np.isfinite(f1).all() and (f1 >= 0).all() and (f1 <= 1).all() and (main.of1 > 0).all()
+    per_label = pd.read_csv(out / "results" / "per_label_auc.csv")
+    assert {"precision", "recall"} <= set(per_label.columns) and per_label.precision.between(0, 1).all()
+    study = pd.read_csv(out / "results" / "map_quality.csv")
+    assert np.isfinite(study[["cf1", "of1"]].to_numpy()).all()
+    assert np.isfinite(study.query("model != 'baseline'")[["rel_ci_low_pct", "rel_ci_high_pct"]].to_numpy()).all()
+    gap = pd.read_csv(out / "results" / "presence_vs_ground_truth.csv")
+    assert gap.delta_ci_low.iloc[0] <= gap.delta_macro_auc.iloc[0] <= gap.delta_ci_high.iloc[0]
     assert (out / "results" / "main_table.md").read_text().count("\n") == len(MAIN_MODELS) + 2
     per_seed = pd.read_csv(out / "results" / "per_seed.csv")
     assert len(per_seed) == 2 * (len(MAIN_MODELS) + 2)

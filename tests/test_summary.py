@@ -1,8 +1,10 @@
 """The first screen's answer and summary figure, from the committed results."""
+from types import SimpleNamespace
+
 import pandas as pd
 
 from sednn.core import paths
-from sednn.reporting import summary
+from sednn.reporting import prose, summary
 from sednn.reporting.prose import BETTER, UNRESOLVED
 
 
@@ -22,14 +24,65 @@ def test_the_forest_has_every_model_of_every_resolution_run_with_its_interval():
     assert (forest.low <= forest.delta).all() and (forest.delta <= forest.high).all()
 
 
-def test_the_answer_says_what_the_intervals_support_with_their_numbers():
+def test_the_answer_leads_with_the_papers_metric_then_a_table_then_the_direction():
     text = summary.answer()
+    lead, table, after = text.split("\n\n")
     main = pd.read_csv(paths.RESULTS_DIR / "main_table.csv").set_index("model")
     p = main.loc["proposed"]
-    assert f"{p.delta_macro_auc:+.4f} [{p.delta_ci_low:+.4f}, {p.delta_ci_high:+.4f}] at 192x128" in text
+    assert lead.startswith("Against the paper's +15.27 % average relative per-label AUC change")
+    assert f"{p.rel_auc_improvement_pct:+.2f} %" in lead
     claim = BETTER if p.delta_ci_low > 0 else UNRESOLVED if p.delta_ci_high > 0 else None
-    assert f"the proposed model **{claim}" in text and "+15.27 %" in text
-    assert "The best alternative, `input_masking`" in text and "ground-truth `regions` maps" in text
+    row = next(line for line in table.splitlines() if "`proposed`, parser maps" in line and "192x128" in line)
+    assert f"{p.delta_macro_auc:+.4f} [{p.delta_ci_low:+.4f}, {p.delta_ci_high:+.4f}]" in row
+    assert summary.SHORT_CLAIM[claim] in row
+    assert f"the proposed model {claim} at 192x128" in after and "The best alternative, `input_masking`" in after
+    assert "ground-truth `regions` maps" in table and "(`map_quality`)" in table
+    assert len(table.splitlines()) == 2 + 6 + 1 + 3  # header; 2 models x 3 resolutions; the bound; 3 study rows
+
+
+def test_the_papers_number_is_placed_against_each_interval():
+    def row(lo, hi):
+        return SimpleNamespace(rel_auc_improvement_pct=(lo + hi) / 2, rel_ci_low_pct=lo, rel_ci_high_pct=hi)
+
+    assert prose.paper_position(row(-1.0, 5.0)) == prose.PAPER_ABOVE
+    assert prose.paper_position(row(5.0, 20.0)) == prose.PAPER_INSIDE
+    assert prose.paper_position(row(16.0, 20.0)) == prose.PAPER_BELOW
+    assert prose.paper_position(SimpleNamespace(rel_auc_improvement_pct=2.0)) == prose.NO_INTERVAL
+    assert prose.rel_change(row(-1.0, 5.0)) == "+2.00 % [-1.00, +5.00]"
+    rows = pd.DataFrame([{**vars(row(-1.0, 5.0)), "resolution": "192x128"},
+                         {**vars(row(0.0, 4.0)), "resolution": "288x192"}])
+    assert summary._paper_against(rows) == "the paper's number lies above every interval"
+    rows.loc[1, ["rel_ci_low_pct", "rel_ci_high_pct"]] = [10.0, 20.0]
+    assert summary._paper_against(rows) == ("the paper's number lies above the interval at 192x128; inside the "
+                                            "interval at 288x192")
+
+
+def test_the_map_quality_sentence_gives_the_lowest_miou_that_excludes_zero_and_the_presence_answer():
+    def arm(condition, kind, miou, lo):
+        return {"model": "proposed", "condition": condition, "kind": kind, "map_test_miou": miou,
+                "delta_macro_auc": lo + 0.02, "delta_ci_low": lo, "delta_ci_high": lo + 0.04}
+
+    study = pd.DataFrame([arm("predicted", "parser", 0.58, -0.01), arm("blend:0.25", "blend", 0.66, -0.005),
+                          arm("blend:0.5", "blend", 0.74, 0.004), arm("blend:0.75", "blend", 0.82, 0.01),
+                          arm("ground_truth", "ground truth", 0.90, 0.03), arm("presence", "control", 0.10, 0.02)])
+    gap = SimpleNamespace(delta_macro_auc=0.01, delta_ci_low=-0.01, delta_ci_high=0.03)
+    text = summary.map_quality_sentence(study, gap)
+    assert "first excludes 0 at map test mIoU 0.74 (`blend:0.5`" in text
+    assert "presence-only maps do as well as the ground truth" in text
+    study["delta_ci_low"] = -0.02
+    text = summary.map_quality_sentence(study, SimpleNamespace(delta_macro_auc=0.05, delta_ci_low=0.01,
+                                                               delta_ci_high=0.09))
+    assert "nowhere below the ground truth (maps up to test mIoU 0.82)" in text and "fall short" in text
+
+
+def test_the_citation_file_names_the_paper_first_and_the_repository_beside_it():
+    import yaml
+
+    cff = yaml.safe_load((paths.REPO_ROOT / "CITATION.cff").read_text())
+    paper = cff["preferred-citation"]
+    assert paper["title"].startswith("Semantic Embedded Deep Neural Network")
+    assert [a["family-names"] for a in paper["authors"]] == ["Shen", "Zhao", "Luo"]
+    assert "2305.05228" in paper["url"] and cff["cff-version"] == "1.2.0" and cff["type"] == "software"
 
 
 def test_the_figure_is_written(tmp_path):

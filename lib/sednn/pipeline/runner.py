@@ -27,11 +27,18 @@ from collections import Counter
 from pathlib import Path
 
 from sednn.core import paths, provenance
+from sednn.core.epochs import training_epochs
 from sednn.core.io import write_json
 from sednn.core.plan import NOTEBOOKS
 from sednn.core.profiles import PROFILES, TEST_PROFILES, get_profile
-from sednn.data.dataset import check_folder_is_ours, check_own_results_dir, dataset_identity, dataset_name
-from sednn.data.manifest import MANIFEST_NAME
+from sednn.data.dataset import (
+    check_folder_is_ours,
+    check_own_results_dir,
+    dataset_identity,
+    dataset_name,
+    read_prepared,
+)
+from sednn.data.manifest import MANIFEST_NAME, PIXEL_SOURCE
 from sednn.pipeline.machine import device_info, git_state, versions
 from sednn.pipeline.render import parameters_for_readers, write_for_readers
 from sednn.training import progress
@@ -147,6 +154,15 @@ def run_notebooks(profile: str = "cpu", seed: int = 0, device: str = "auto", dat
     return record
 
 
+def training_epochs_by_rows(dataset, profile: dict) -> dict[str, int]:
+    """The epochs a classifier trains on all the run's rows and on its pixel-annotated ones (the same optimizer
+    steps: ``sednn.core.epochs.training_epochs``)."""
+    train = dataset.table[dataset.table["split"] == "train"]
+    rows = {"all": len(train), "pixel": int((train["source"] == PIXEL_SOURCE).sum())}
+    return {k: training_epochs(profile["epochs"], dataset.schedule_rows, n, profile["batch_size"])
+            for k, n in rows.items() if n}
+
+
 def finish(record: dict, work: Path, results: Path, params: dict, repo: Path) -> None:
     """The finished run's record: in ``work`` as it ran, in ``results`` as readers get it (paths under ``repo``
     made relative, each notebook's entry merged with the earlier runs' of the notebooks this one did not run)."""
@@ -155,6 +171,7 @@ def finish(record: dict, work: Path, results: Path, params: dict, repo: Path) ->
         info = json.loads(dataset_info.read_text())
         record["split_from"] = info["split"]
         record["skipped_rows"] = {k: {"count": len(v), "ids": v} for k, v in info["warnings"].items()}
+        record["training_epochs"] = training_epochs_by_rows(read_prepared(work / "dataset"), record["profile"])
     record.update(status="ok", finished=now_iso(), total_seconds=round(sum(record["notebook_seconds"].values()), 1))
     if record.get("earlier_invocations"):
         over = seconds_over_invocations(record)

@@ -23,11 +23,31 @@ def run_line(results: Path) -> str:
     parser_hw = p.get("parser_image_hw")
     encoder = p.get("parser_backbone", "efficientnet_lite0").replace("efficientnet_lite", "Lite")  # older runs: Lite0
     parser = f", {encoder} parser" + (f" at {parser_hw[0]}x{parser_hw[1]}" if parser_hw else "")
-    return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}{parser}, {p['epochs']} epochs, "
+    return (f"Run: profile **`{p['name']}`** ({p['image_hw'][0]}x{p['image_hw'][1]}{parser}, {epochs_text(r)}, "
             f"model seeds {', '.join(map(str, r['model_seeds']))}, lr multiplier grid "
             f"{', '.join(f'{m:g}' for m in p['lr_mults'])}), split seed {r['split_seed']}, device **{r['device']}**"
-            f" ({r.get('gpu') or r.get('cpu_model')}, {r['torch_threads']} threads), commit `{r['git_commit'][:7]}`, "
+            f" ({machine_text(r)}, {r['torch_threads']} threads), commit `{r['git_commit'][:7]}`, "
             f"{r['total_seconds'] / 60:.1f} minutes ({times}).{resumed_note(r)}{several_runs_note(r)}\n")
+
+
+def machine_text(r: dict) -> str:
+    """'AMD EPYC, AVX2': the GPU, or the CPU with the vector kernels torch ran (two CPUs of one name can differ, and
+    so do their numbers)."""
+    if r.get("gpu"):
+        return r["gpu"]
+    capability = (r.get("torch_backends") or {}).get("cpu_capability")
+    return f"{r.get('cpu_model')}, {capability}" if capability else str(r.get("cpu_model"))
+
+
+def epochs_text(r: dict) -> str:
+    """'8 epochs (17 on the pixel-annotated half: the same optimizer steps)', from a run's record (runs before the
+    schedule counted steps: '8 epochs')."""
+    epochs, by_rows = r["profile"]["epochs"], r.get("training_epochs") or {}
+    if by_rows.get("all", epochs) != epochs:  # a run on the pixel-annotated rows alone
+        return f"{by_rows['all']} epochs (the optimizer steps of {epochs} epochs of the full training split)"
+    if by_rows.get("pixel", epochs) != epochs:
+        return f"{epochs} epochs ({by_rows['pixel']} on the pixel-annotated half: the same optimizer steps)"
+    return f"{epochs} epochs"
 
 
 def several_runs_note(r: dict) -> str:
@@ -60,7 +80,7 @@ def profile_times_block(results: Path) -> str:
         seconds = r.get("total_seconds_all_invocations") or r["total_seconds"]
         invocations = 1 + len(r.get("earlier_invocations", []))
         over = f", {invocations} invocations" if invocations > 1 else ""
-        runs.append(f"`{name}` {seconds / 60:.0f} minutes ({r.get('gpu') or r.get('cpu_model')}, "
+        runs.append(f"`{name}` {seconds / 60:.0f} minutes ({machine_text(r)}, "
                     f"{r['torch_threads']} threads{over}, commit `{r['git_commit'][:7]}`)")
     return "Time of each committed run, on the machine it ran on: " + "; ".join(runs) + ".\n"
 

@@ -16,6 +16,30 @@ def interval(d: float, lo: float, hi: float) -> str:
     return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
 
 
+def rel_change(r) -> str:
+    """A row's average relative per-label AUC change, with its interval where the row has one: ``+2.33 % [-0.61,
+    +5.20]``."""
+    v = r.rel_auc_improvement_pct
+    if pd.isna(v):
+        return ""
+    lo, hi = getattr(r, "rel_ci_low_pct", np.nan), getattr(r, "rel_ci_high_pct", np.nan)
+    return f"{v:+.2f} %" + ("" if pd.isna(lo) else f" [{lo:+.2f}, {hi:+.2f}]")
+
+
+PAPER_ABOVE, PAPER_INSIDE, PAPER_BELOW, NO_INTERVAL = ("above the interval", "inside the interval",
+                                                       "below the interval", "no interval in this run")
+
+
+def paper_position(r) -> str:
+    """Where the paper's +15.27 % lies against a row's interval of the same metric."""
+    lo, hi = getattr(r, "rel_ci_low_pct", np.nan), getattr(r, "rel_ci_high_pct", np.nan)
+    if pd.isna(lo):
+        return NO_INTERVAL
+    if PAPER_REL_AUC_IMPROVEMENT_PCT > hi:
+        return PAPER_ABOVE
+    return PAPER_BELOW if PAPER_REL_AUC_IMPROVEMENT_PCT < lo else PAPER_INSIDE
+
+
 def delta(r, name: str = "Δ") -> str:
     """A table row's Δ macro AUC with its interval: ``Δ +0.0100 [-0.0061, +0.0253]``."""
     return f"{name} {interval(r.delta_macro_auc, r.delta_ci_low, r.delta_ci_high)}"
@@ -38,7 +62,11 @@ def markdown_summary(df: pd.DataFrame) -> str:
     out["macro AUC"] = [("" if pd.isna(m) else f"{m:.4f} ± {s:.4f}")
                         for m, s in zip(df["macro_auc"], df["macro_auc_std"])]
     out["mAP"] = df["map"].map(lambda v: _fmt(v, ".4f"))
-    out["avg rel. AUC impr."] = df["rel_auc_improvement_pct"].map(lambda v: "" if pd.isna(v) else f"{v:+.2f}%")
+    for f1, (p, r) in (("cf1", ("cp", "cr")), ("of1", ("op", "or"))):  # runs before these columns: none
+        if f1 in df:
+            out[f"{f1.upper()} ({p.upper()} / {r.upper()})"] = [
+                "" if pd.isna(v) else f"{v:.3f} ({pv:.3f} / {rv:.3f})" for v, pv, rv in zip(df[f1], df[p], df[r])]
+    out["avg rel. AUC change [95% CI]"] = [rel_change(r) for r in df.itertuples()]
     out["Δ macro AUC [95% CI]"] = [
         "" if pd.isna(lo) else interval(d, lo, hi)
         for d, lo, hi in zip(df["delta_macro_auc"], df["delta_ci_low"], df["delta_ci_high"])]
@@ -112,8 +140,8 @@ def verdict(main: pd.DataFrame, profile: str) -> str:
     return (f"Profile `{profile}`, {seeds} seeds per model, 95 % intervals over test images and seeds. "
             f"The proposed model **{claim(prop)}**: macro AUC {prop.macro_auc:.4f} ± {prop.macro_auc_std:.4f} vs "
             f"{base.macro_auc:.4f} ± {base.macro_auc_std:.4f}, {delta(prop)}; its average relative per-label AUC "
-            f"change is "
-            f"{prop.rel_auc_improvement_pct:+.2f} % against the paper's +{PAPER_REL_AUC_IMPROVEMENT_PCT:.2f} %. "
+            f"change is {rel_change(prop)} against the paper's +{PAPER_REL_AUC_IMPROVEMENT_PCT:.2f} % "
+            f"({paper_position(prop)}). "
             f"Better than the baseline: {names(better)}. Worse: {names(worse)}. "
             f"No difference the interval can resolve: {names(unclear)}.")
 
@@ -249,4 +277,8 @@ def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, flo
         which = (f"Neither presence-only maps ({delta(pres)}) nor the difference to the ground truth "
                  f"({interval(d, lo, hi)}) resolves whether the oracle's gain is label information or layout.")
     controls = "; ".join(f"{c}: {delta(prop.loc[c])}" for c in CONTROL_NAMES)
-    return f"**What in the map helps.** {where} {which} Controls for the proposed model: {controls}."
+    arms = study[study["model"] != "baseline"]
+    half = (arms["delta_ci_high"] - arms["delta_ci_low"]) / 2
+    widths = (f" With {int(arms['seeds'].min())} seeds per arm, the intervals' half-widths run from {half.min():.3f} "
+              f"to {half.max():.3f}.")
+    return f"**What in the map helps.** {where} {which} Controls for the proposed model: {controls}.{widths}"

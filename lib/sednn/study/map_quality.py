@@ -18,7 +18,7 @@ from sednn.data.manifest import PIXEL_SOURCE
 from sednn.study import classifiers as C
 from sednn.study.parsing import confusion, iou_from_confusion
 from sednn.study.run import Run
-from sednn.study.tables import compare
+from sednn.study.tables import F1_COLUMNS, compare
 
 
 def arms(run: Run) -> dict[str, Arm]:
@@ -48,7 +48,8 @@ def table(run: Run) -> pd.DataFrame:
     out["map_test_miou"] = [np.nan if a.model == "baseline" else map_miou(run, a) for a in named.values()]
     out["images"] = len(C.arm_indices(run, named["baseline"], "test"))
     cols = ["model", "condition", "kind", "vocabulary", "map_test_miou", "images", "seeds", "lr_mult", "macro_auc",
-            "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high", "rel_auc_improvement_pct"]
+            "macro_auc_std", "map", *F1_COLUMNS, "delta_macro_auc", "delta_ci_low", "delta_ci_high",
+            "rel_auc_improvement_pct", "rel_ci_low_pct", "rel_ci_high_pct"]
     return out[cols]
 
 

@@ -30,29 +30,47 @@ def _rows_of(run: Run, arm: Arm) -> np.ndarray:
 
 
 def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
-    """Long table: model, source (all/pixel/tags), label, seed-mean AUC and AP, their spread, counts."""
+    """Long table: model, source (all/pixel/tags), label, seed-mean AUC and AP, their spread, precision and recall at
+    the thresholds chosen on validation, counts."""
     idx = run.indices("test")
     y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
     rows = []
     for name in models:
-        scores = _scores(run, C.main_arm(run, name), run.profile.seeds)
+        arm = C.main_arm(run, name)
+        scores = _scores(run, arm, run.profile.seeds)
+        thresholds = [M.f1_thresholds(run.y[p["val_idx"]], p["val"])
+                      for p in (C.predictions(run, arm, s) for s in run.profile.seeds)]
         for src in ["all", *sorted(set(sources))]:
             sel = np.ones(len(idx), bool) if src == "all" else sources == src
             per_seed = [M.per_label_auc(y[sel], s[sel], run.targets) for s in scores]
+            f1 = [M.thresholded_f1(y[sel], s[sel], t) for s, t in zip(scores, thresholds)]
             df = per_seed[0][["label", "n_pos", "n_neg"]].copy()
             df["auc"] = np.mean([p["auc"] for p in per_seed], 0)
             df["auc_std"] = np.std([p["auc"] for p in per_seed], 0)
             df["ap"] = np.mean([p["ap"] for p in per_seed], 0)
+            df["precision"] = np.mean([f["precision"] for f in f1], 0)  # at validation thresholds
+            df["recall"] = np.mean([f["recall"] for f in f1], 0)
             df.insert(0, "source", src)
             df.insert(0, "model", name)
             rows.append(df)
     return pd.concat(rows, ignore_index=True)
 
 
+F1_COLUMNS = ("cp", "cr", "cf1", "op", "or", "of1")  # sednn.core.metrics.thresholded_f1
+
+
+def f1_at_validation_thresholds(run: Run, arm: Arm, seed: int) -> dict:
+    """``thresholded_f1`` of ``arm``'s test predictions at the per-label thresholds its validation predictions
+    choose (``sednn.core.metrics.f1_thresholds``: the test split never picks a threshold)."""
+    p = C.predictions(run, arm, seed)
+    return M.thresholded_f1(run.y[p["test_idx"]], p["test"], M.f1_thresholds(run.y[p["val_idx"]], p["val"]))
+
+
 def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.DataFrame:
-    """One row per arm: macro AUC and mAP (mean and std over seeds), the paper's relative AUC improvement,
-    and the two-level bootstrap 95 % interval of the macro-AUC difference to ``baseline`` (test images and
-    seeds resampled); by annotation source too. ``arms``: row name -> arm, on the baseline's test rows."""
+    """One row per arm: macro AUC, mAP and the F1s of the field at validation thresholds (CP, CR, CF1, OP, OR, OF1;
+    mean over seeds, AUC and mAP with their std), and against ``baseline`` the macro-AUC difference and the paper's
+    average relative per-label AUC change, each with its two-level bootstrap 95 % interval (test images and seeds
+    resampled); by annotation source too. ``arms``: row name -> arm, on the baseline's test rows."""
     seeds = list(run.profile.seeds if seeds is None else seeds)
     idx = _rows_of(run, baseline)
     y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
@@ -63,16 +81,20 @@ def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.Dat
         scores = _scores(run, arm, seeds)
         summaries = pd.DataFrame([M.summarize(y, s, sources) for s in scores])
         auc = np.mean([M.per_label_auc(y, s)["auc"] for s in scores], 0)
+        f1 = pd.DataFrame([f1_at_validation_thresholds(run, arm, s) for s in seeds])
         row = {"model": name, "description": describe(arm.model, arm.stages), "vocabulary": arm.vocabulary,
                "lr_mult": C.resolve(run, arm).lr_mult, "seeds": len(scores),
                "macro_auc": summaries["macro_auc"].mean(), "macro_auc_std": summaries["macro_auc"].std(ddof=0),
                "map": summaries["map"].mean(), "map_std": summaries["map"].std(ddof=0),
+               **{c: f1[c].mean() for c in F1_COLUMNS},
                "rel_auc_improvement_pct": 100 * M.relative_improvement(auc, base_auc)}
         if arm == baseline:
-            row.update(delta_macro_auc=0.0, delta_ci_low=np.nan, delta_ci_high=np.nan)
+            row.update(delta_macro_auc=0.0, delta_ci_low=np.nan, delta_ci_high=np.nan, rel_ci_low_pct=np.nan,
+                       rel_ci_high_pct=np.nan)
         else:
-            d, lo, hi = M.bootstrap_macro_auc_difference(y, scores, base_scores, run.profile.bootstrap, run.seed)
-            row.update(delta_macro_auc=d, delta_ci_low=lo, delta_ci_high=hi)
+            b = M.bootstrap_comparison(y, scores, base_scores, run.profile.bootstrap, run.seed)
+            row.update(delta_macro_auc=b.delta_macro_auc, delta_ci_low=b.delta_low, delta_ci_high=b.delta_high,
+                       rel_ci_low_pct=100 * b.rel_low, rel_ci_high_pct=100 * b.rel_high)
         for col in summaries.columns:
             if col.startswith("macro_auc_") or col.startswith("map_"):
                 row[col] = summaries[col].mean()
@@ -178,8 +200,8 @@ def ablation_table(run: Run) -> pd.DataFrame:
     out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
     out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
     cols = ["group", "model", "description", "vocabulary", "maps", "images", "n_images", "seeds", "lr_mult",
-            "macro_auc", "macro_auc_std", "map", "delta_macro_auc", "delta_ci_low", "delta_ci_high",
-            "rel_auc_improvement_pct", "added_parameters"]
+            "macro_auc", "macro_auc_std", "map", *F1_COLUMNS, "delta_macro_auc", "delta_ci_low", "delta_ci_high",
+            "rel_auc_improvement_pct", "rel_ci_low_pct", "rel_ci_high_pct", "added_parameters"]
     return out.reindex(columns=cols)
 
 
