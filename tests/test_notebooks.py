@@ -56,7 +56,9 @@ def test_an_arm_on_the_pixel_half_trains_the_full_splits_optimizer_steps(smoke_r
     assert C.arm_epochs(run, full) == 1 and C.arm_epochs(run, pixel) == 3
     assert len(C.train(run, pixel, 0)["history"]) == 3  # 3 steps, as one epoch of the full split
     blocks_record = {"profile": {"epochs": 1}, "training_epochs": {"all": 1, "pixel": 3}}
-    assert blocks.epochs_text(blocks_record) == "1 epochs (3 on the pixel-annotated half: the same optimizer steps)"
+    assert blocks.epochs_text(blocks_record) == "1 epoch (3 on the pixel-annotated half: the same optimizer steps)"
+    assert blocks.epochs_text({"profile": {"epochs": 8}, "training_epochs": {"all": 17, "pixel": 17}}) == (
+        "17 epochs (the optimizer steps of 8 epochs of the full training split)")
 
 
 def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stands(smoke_run):

@@ -65,14 +65,13 @@ def test_the_map_quality_sentence_gives_the_lowest_miou_that_excludes_zero_and_t
     study = pd.DataFrame([arm("predicted", "parser", 0.58, -0.01), arm("blend:0.25", "blend", 0.66, -0.005),
                           arm("blend:0.5", "blend", 0.74, 0.004), arm("blend:0.75", "blend", 0.82, 0.01),
                           arm("ground_truth", "ground truth", 0.90, 0.03), arm("presence", "control", 0.10, 0.02)])
-    gap = SimpleNamespace(delta_macro_auc=0.01, delta_ci_low=-0.01, delta_ci_high=0.03)
-    text = summary.map_quality_sentence(study, gap)
+    text = summary.map_quality_sentence(study, (0.01, -0.01, 0.03))  # ground truth minus presence
     assert "first excludes 0 at map test mIoU 0.74 (`blend:0.5`" in text
     assert "presence-only maps do as well as the ground truth" in text
     study["delta_ci_low"] = -0.02
-    text = summary.map_quality_sentence(study, SimpleNamespace(delta_macro_auc=0.05, delta_ci_low=0.01,
-                                                               delta_ci_high=0.09))
+    text = summary.map_quality_sentence(study, (0.05, 0.01, 0.09))
     assert "nowhere below the ground truth (maps up to test mIoU 0.82)" in text and "fall short" in text
+    assert "presence" not in summary.map_quality_sentence(study)  # a run without that comparison says nothing of it
 
 
 def test_the_citation_file_names_the_paper_first_and_the_repository_beside_it():

@@ -39,15 +39,19 @@ def machine_text(r: dict) -> str:
     return f"{r.get('cpu_model')}, {capability}" if capability else str(r.get("cpu_model"))
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def epochs_text(r: dict) -> str:
     """'8 epochs (17 on the pixel-annotated half: the same optimizer steps)', from a run's record (runs before the
     schedule counted steps: '8 epochs')."""
     epochs, by_rows = r["profile"]["epochs"], r.get("training_epochs") or {}
     if by_rows.get("all", epochs) != epochs:  # a run on the pixel-annotated rows alone
-        return f"{by_rows['all']} epochs (the optimizer steps of {epochs} epochs of the full training split)"
+        return f"{_epochs(by_rows['all'])} (the optimizer steps of {_epochs(epochs)} of the full training split)"
     if by_rows.get("pixel", epochs) != epochs:
-        return f"{epochs} epochs ({by_rows['pixel']} on the pixel-annotated half: the same optimizer steps)"
-    return f"{epochs} epochs"
+        return f"{_epochs(epochs)} ({by_rows['pixel']} on the pixel-annotated half: the same optimizer steps)"
+    return _epochs(epochs)
 
 
 def several_runs_note(r: dict) -> str:

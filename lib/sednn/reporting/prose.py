@@ -2,6 +2,8 @@
 verdict, the notebooks' summaries, and the one way a difference with its interval is written."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -248,34 +250,59 @@ def attention_summary(localization: pd.DataFrame | None, swap: pd.DataFrame | No
     return "**Where the models look.** " + " ".join(parts)
 
 
+PRESENCE_SHORT, PRESENCE_MATCHES, PRESENCE_UNRESOLVED = "short", "matches", "unresolved"
+
+
+@dataclass(frozen=True)
+class MapQualityFindings:
+    """What the map-quality study decides, from its table: the proposed model's rows by condition; below the ground
+    truth, the lowest-mIoU map whose gain excludes 0 (None: none does) and the best map there; how presence-only maps
+    compare with ground-truth ones (``PRESENCE_*``; None without that comparison) and that difference's interval."""
+
+    proposed: pd.DataFrame
+    first_resolved: pd.Series | None
+    best_below_ground_truth: float
+    presence: str | None
+    gap: str | None
+
+
+def map_quality_findings(study: pd.DataFrame, gt_minus_presence: tuple[float, float, float] | None
+                         ) -> MapQualityFindings:
+    prop = study[study["model"] == "proposed"].set_index("condition")
+    below_gt = prop[prop["kind"] != "control"].drop(index="ground_truth").sort_values("map_test_miou")
+    first = below_gt[below_gt["delta_ci_low"] > 0]
+    presence = gap = None
+    if gt_minus_presence is not None and "presence" in prop.index:
+        d, lo, hi = gt_minus_presence
+        gap = interval(d, lo, hi)
+        presence = (PRESENCE_SHORT if lo > 0 else PRESENCE_MATCHES if prop.loc["presence", "delta_ci_low"] > 0
+                    else PRESENCE_UNRESOLVED)
+    return MapQualityFindings(prop, first.iloc[0] if len(first) else None, below_gt["map_test_miou"].max(),
+                              presence, gap)
+
+
 def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, float, float]) -> str:
     """The study in words, from its numbers: where on the curve the proposed model's gain first excludes 0, and
     whether presence-only maps match the oracle (label information) or not (the layout matters)."""
-    prop = study[study["model"] == "proposed"].set_index("condition")
-    curve = prop[prop["kind"] != "control"].sort_values("map_test_miou")
-    below_gt = curve.drop(index="ground_truth")
-    first = below_gt[below_gt["delta_ci_low"] > 0]
+    f = map_quality_findings(study, gt_minus_presence)
+    prop, r = f.proposed, f.first_resolved
     gt = prop.loc["ground_truth"]
-    if len(first):
-        r = first.iloc[0]
+    if r is not None:
         where = (f"The proposed model's gain over the baseline first excludes 0 at map test mIoU "
                  f"{r.map_test_miou:.2f} (`{r.name}`: {delta(r)}); the parser's maps score "
                  f"{prop.loc['predicted', 'map_test_miou']:.2f}.")
     else:
         where = (f"Below ground truth the proposed model's gain never excludes 0 (maps up to test mIoU "
-                 f"{below_gt['map_test_miou'].max():.2f}; the parser's {prop.loc['predicted', 'map_test_miou']:.2f}); "
+                 f"{f.best_below_ground_truth:.2f}; the parser's {prop.loc['predicted', 'map_test_miou']:.2f}); "
                  f"with ground-truth maps (mIoU {gt.map_test_miou:.2f}) it is {delta(gt)}.")
-    pres = prop.loc["presence"]
-    d, lo, hi = gt_minus_presence
-    if lo > 0:
-        which = (f"Presence-only maps ({delta(pres)}) fall short of the ground truth by {interval(d, lo, hi)}: the "
-                 "oracle's gain is more than label information, so where the classes are matters.")
-    elif pres.delta_ci_low > 0:
-        which = (f"Presence-only maps ({delta(pres)}) match the ground truth (difference {interval(d, lo, hi)}): "
-                 "the oracle's gain is label information, not spatial guidance.")
-    else:
-        which = (f"Neither presence-only maps ({delta(pres)}) nor the difference to the ground truth "
-                 f"({interval(d, lo, hi)}) resolves whether the oracle's gain is label information or layout.")
+    pres = delta(prop.loc["presence"])
+    which = {PRESENCE_SHORT: f"Presence-only maps ({pres}) fall short of the ground truth by {f.gap}: the oracle's "
+                             "gain is more than label information, so where the classes are matters.",
+             PRESENCE_MATCHES: f"Presence-only maps ({pres}) match the ground truth (difference {f.gap}): the "
+                               "oracle's gain is label information, not spatial guidance.",
+             PRESENCE_UNRESOLVED: f"Neither presence-only maps ({pres}) nor the difference to the ground truth "
+                                  f"({f.gap}) resolves whether the oracle's gain is label information or layout."
+             }[f.presence]
     controls = "; ".join(f"{c}: {delta(prop.loc[c])}" for c in CONTROL_NAMES)
     arms = study[study["model"] != "baseline"]
     half = (arms["delta_ci_high"] - arms["delta_ci_low"]) / 2

@@ -20,11 +20,15 @@ from sednn.reporting.prose import (
     BETTER,
     NO_INTERVAL,
     PAPER_REL_AUC_IMPROVEMENT_PCT,
+    PRESENCE_MATCHES,
+    PRESENCE_SHORT,
+    PRESENCE_UNRESOLVED,
     UNRESOLVED,
     WORSE,
     claim,
     delta,
     interval,
+    map_quality_findings,
     paper_position,
     rel_change,
 )
@@ -106,7 +110,8 @@ def _answer_row(r, comparison: str, images: str) -> dict:
 def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The first screen's table (``ANSWER_COLUMNS``: the proposed model and the best alternative at every resolution
     run, the oracle-trained bound, the map-quality study's parser, ground-truth and presence-only maps), and the
-    source rows it was made of (their numbers, for the sentences around it)."""
+    source rows of its models and the oracle (their numbers, for the sentences around it; the map-quality study has
+    its own sentence)."""
     t = resolution.table(resolution.available(results_root))
     alts = t[~t.model.isin(["baseline", "proposed"])]
     default = alts[alts.profile == paths.DEFAULT_PROFILE]
@@ -132,7 +137,6 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
             for r in s[(s.model == "proposed") & (s.condition == condition)].itertuples():
                 rows.append(_answer_row(r, f"`proposed`, {words} `{r.vocabulary}` maps (mIoU {r.map_test_miou:.2f})",
                                         f"pixel-annotated (`{MAP_QUALITY}`)"))
-                sources.append({"part": f"map quality {condition}", **r._asdict()})
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS)), pd.DataFrame(sources)
 
 
@@ -167,7 +171,7 @@ def answer(results_root: Path = paths.RESULTS_DIR) -> str:
                  f"{rel_change(r)}: {_paper_against(oracle.iloc[:1])}.")
     after = [f"The direction against 0, which a rerun can flip where an interval ends near 0: the proposed model "
              f"{_by_claim(prop)}."]
-    alts = src[~src.part.isin(["proposed", "oracle"]) & ~src.part.str.startswith("map quality")]
+    alts = src[~src.part.isin(["proposed", "oracle"])]
     if len(alts):
         after.append(f"The best alternative, `{alts.part.iloc[0]}`, {_by_claim(alts)}.")
     study = results_root / MAP_QUALITY / "map_quality.csv"
@@ -179,31 +183,32 @@ def answer(results_root: Path = paths.RESULTS_DIR) -> str:
 PRESENCE_VS_GROUND_TRUTH = "presence_vs_ground_truth.csv"  # notebook 07: the proposed model's Δ between the two
 
 
-def _presence_vs_ground_truth(results_root: Path):
+def _presence_vs_ground_truth(results_root: Path) -> tuple[float, float, float] | None:
     path = results_root / MAP_QUALITY / PRESENCE_VS_GROUND_TRUTH
-    return next(pd.read_csv(path).itertuples()) if path.exists() else None
+    if not path.exists():
+        return None
+    r = next(pd.read_csv(path).itertuples())
+    return r.delta_macro_auc, r.delta_ci_low, r.delta_ci_high
 
 
-def map_quality_sentence(study: pd.DataFrame, gt_minus_presence=None) -> str:
-    """The map-quality study in one sentence: the lowest map test mIoU at which the proposed model's gain excludes
-    0 (or the bound below which it never does), and whether presence-only maps match the ground truth."""
-    prop = study[study.model == "proposed"].set_index("condition")
-    curve = prop[prop.kind.isin(["parser", "blend"])].sort_values("map_test_miou")
-    first = curve[curve.delta_ci_low > 0]
-    parser = prop.loc["predicted"]
-    where = (f"its gain first excludes 0 at map test mIoU {first.map_test_miou.iloc[0]:.2f} "
-             f"(`{first.index[0]}`, {delta(first.iloc[0])})" if len(first) else
+def map_quality_sentence(study: pd.DataFrame, gt_minus_presence: tuple[float, float, float] | None = None) -> str:
+    """The map-quality study in one sentence (``prose.map_quality_findings``): the lowest map test mIoU at which the
+    proposed model's gain excludes 0 (or the bound below which it never does), and whether presence-only maps match
+    the ground truth."""
+    f = map_quality_findings(study, gt_minus_presence)
+    r = f.first_resolved
+    where = (f"its gain first excludes 0 at map test mIoU {r.map_test_miou:.2f} (`{r.name}`, {delta(r)})"
+             if r is not None else
              f"its gain excludes 0 nowhere below the ground truth (maps up to test mIoU "
-             f"{curve.map_test_miou.max():.2f})")
-    out = f"On the map-quality curve, from the parser's maps (test mIoU {parser.map_test_miou:.2f}), {where}"
-    if gt_minus_presence is not None and "presence" in prop.index:
-        g = gt_minus_presence
-        gap = interval(g.delta_macro_auc, g.delta_ci_low, g.delta_ci_high)
-        out += ("; presence-only maps fall short of the ground truth by " + gap if g.delta_ci_low > 0 else
-                "; presence-only maps do as well as the ground truth (ground truth minus presence " + gap + ")"
-                if prop.loc["presence", "delta_ci_low"] > 0 else
-                "; whether presence-only maps match the ground truth is not resolved (ground truth minus presence "
-                + gap + ")")
+             f"{f.best_below_ground_truth:.2f})")
+    out = (f"On the map-quality curve, from the parser's maps (test mIoU "
+           f"{f.proposed.loc['predicted', 'map_test_miou']:.2f}), {where}")
+    out += {PRESENCE_SHORT: f"; presence-only maps fall short of the ground truth by {f.gap}",
+            PRESENCE_MATCHES: f"; presence-only maps do as well as the ground truth (ground truth minus presence "
+                              f"{f.gap})",
+            PRESENCE_UNRESOLVED: f"; whether presence-only maps match the ground truth is not resolved (ground truth "
+                                 f"minus presence {f.gap})",
+            None: ""}[f.presence]
     return out + " ([what in the map helps](#what-in-the-map-helps))."
 
 

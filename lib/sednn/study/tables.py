@@ -21,10 +21,6 @@ from sednn.training.fit import predict
 G = AblationGroup
 
 
-def _scores(run: Run, arm: Arm, seeds, split: str = "test") -> list[np.ndarray]:
-    return [C.predictions(run, arm, s)[split] for s in seeds]
-
-
 def _rows_of(run: Run, arm: Arm) -> np.ndarray:
     return C.arm_indices(run, arm, "test")
 
@@ -37,9 +33,9 @@ def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
     rows = []
     for name in models:
         arm = C.main_arm(run, name)
-        scores = _scores(run, arm, run.profile.seeds)
-        thresholds = [M.f1_thresholds(run.y[p["val_idx"]], p["val"])
-                      for p in (C.predictions(run, arm, s) for s in run.profile.seeds)]
+        preds = [C.predictions(run, arm, s) for s in run.profile.seeds]
+        scores = [p["test"] for p in preds]
+        thresholds = [validation_thresholds(run, p) for p in preds]
         for src in ["all", *sorted(set(sources))]:
             sel = np.ones(len(idx), bool) if src == "all" else sources == src
             per_seed = [M.per_label_auc(y[sel], s[sel], run.targets) for s in scores]
@@ -59,11 +55,16 @@ def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
 F1_COLUMNS = ("cp", "cr", "cf1", "op", "or", "of1")  # sednn.core.metrics.thresholded_f1
 
 
-def f1_at_validation_thresholds(run: Run, arm: Arm, seed: int) -> dict:
-    """``thresholded_f1`` of ``arm``'s test predictions at the per-label thresholds its validation predictions
-    choose (``sednn.core.metrics.f1_thresholds``: the test split never picks a threshold)."""
-    p = C.predictions(run, arm, seed)
-    return M.thresholded_f1(run.y[p["test_idx"]], p["test"], M.f1_thresholds(run.y[p["val_idx"]], p["val"]))
+def validation_thresholds(run: Run, predictions: dict) -> np.ndarray:
+    """Per label, the threshold that one training run's validation predictions choose
+    (``sednn.core.metrics.f1_thresholds``: the test split never picks a threshold)."""
+    return M.f1_thresholds(run.y[predictions["val_idx"]], predictions["val"])
+
+
+def f1_at_validation_thresholds(run: Run, predictions: dict) -> dict:
+    """``thresholded_f1`` of one training run's test predictions at its ``validation_thresholds``."""
+    p = predictions
+    return M.thresholded_f1(run.y[p["test_idx"]], p["test"], validation_thresholds(run, p))
 
 
 def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.DataFrame:
@@ -74,27 +75,26 @@ def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.Dat
     seeds = list(run.profile.seeds if seeds is None else seeds)
     idx = _rows_of(run, baseline)
     y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
-    base_scores = _scores(run, baseline, run.profile.seeds)
-    base_auc = np.mean([M.per_label_auc(y, s)["auc"] for s in base_scores], 0)
+    base_scores = [C.predictions(run, baseline, s)["test"] for s in run.profile.seeds]
     rows = []
     for name, arm in arms.items():
-        scores = _scores(run, arm, seeds)
+        preds = [C.predictions(run, arm, s) for s in seeds]
+        scores = [p["test"] for p in preds]
         summaries = pd.DataFrame([M.summarize(y, s, sources) for s in scores])
-        auc = np.mean([M.per_label_auc(y, s)["auc"] for s in scores], 0)
-        f1 = pd.DataFrame([f1_at_validation_thresholds(run, arm, s) for s in seeds])
+        f1 = pd.DataFrame([f1_at_validation_thresholds(run, p) for p in preds])
         row = {"model": name, "description": describe(arm.model, arm.stages), "vocabulary": arm.vocabulary,
                "lr_mult": C.resolve(run, arm).lr_mult, "seeds": len(scores),
                "macro_auc": summaries["macro_auc"].mean(), "macro_auc_std": summaries["macro_auc"].std(ddof=0),
                "map": summaries["map"].mean(), "map_std": summaries["map"].std(ddof=0),
-               **{c: f1[c].mean() for c in F1_COLUMNS},
-               "rel_auc_improvement_pct": 100 * M.relative_improvement(auc, base_auc)}
-        if arm == baseline:
-            row.update(delta_macro_auc=0.0, delta_ci_low=np.nan, delta_ci_high=np.nan, rel_ci_low_pct=np.nan,
-                       rel_ci_high_pct=np.nan)
+               **{c: f1[c].mean() for c in F1_COLUMNS}}
+        if arm == baseline:  # the reference itself
+            row.update(rel_auc_improvement_pct=0.0, delta_macro_auc=0.0, delta_ci_low=np.nan, delta_ci_high=np.nan,
+                       rel_ci_low_pct=np.nan, rel_ci_high_pct=np.nan)
         else:
             b = M.bootstrap_comparison(y, scores, base_scores, run.profile.bootstrap, run.seed)
-            row.update(delta_macro_auc=b.delta_macro_auc, delta_ci_low=b.delta_low, delta_ci_high=b.delta_high,
-                       rel_ci_low_pct=100 * b.rel_low, rel_ci_high_pct=100 * b.rel_high)
+            row.update(rel_auc_improvement_pct=100 * b.rel_auc_improvement, delta_macro_auc=b.delta_macro_auc,
+                       delta_ci_low=b.delta_low, delta_ci_high=b.delta_high, rel_ci_low_pct=100 * b.rel_low,
+                       rel_ci_high_pct=100 * b.rel_high)
         for col in summaries.columns:
             if col.startswith("macro_auc_") or col.startswith("map_"):
                 row[col] = summaries[col].mean()
