@@ -303,7 +303,7 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
     (work / "notebooks").mkdir(parents=True)
     since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=100)
     killed = {"status": "running", "git_commit": machine.git_state()["git_commit"], "profile": {"name": "smoke"},
-              "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
+              **machine.device_info("cpu"), "started": since.isoformat(), "notebook_seconds": {"01_a": 5.0},
               "in_progress": {"notebook": "02_b", "since": since.isoformat()}}
     (work / "RUN.json").write_text(json.dumps(killed))
     copy = write_notebook(work / "notebooks" / "02_b.ipynb", "x = 1")
@@ -322,6 +322,10 @@ def test_a_resumed_run_adds_up_the_time_of_every_invocation(tmp_path):
         (work / "RUN.json").write_text(json.dumps({**killed, **change}))
         this = {"git_commit": killed["git_commit"], "profile": {"name": "smoke"}}
         assert runner.earlier_invocations(work, this) == []
+    # one stopped on another kind of CPU is not resumed here: the error names the file and what differs
+    (work / "RUN.json").write_text(json.dumps({**killed, "cpu_model": "Another CPU"}))
+    with pytest.raises(runner.MachineChanged, match=r"RUN\.json.*'cpu_model': \('Another CPU'"):
+        runner.earlier_invocations(work, {**killed, **machine.device_info("cpu")})
 
 
 def test_torchrun_trains_a_classifier_on_the_smoke_run(smoke_run, tmp_path):

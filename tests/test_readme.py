@@ -116,6 +116,12 @@ def test_another_parser_replaces_the_default_only_beyond_the_defaults_own_moveme
     # lite0's last 5 epochs moved by 0.58 - 0.56 = 0.02
     assert "`lite2` 0.6100 (+0.0300), more than that: it would become the default parser" in block(0.61)
     assert "`lite2` 0.5900 (+0.0100), within that: `lite0` stays the default parser" in block(0.59)
+    # a run with one encoder: nothing to weigh it against, and the sentence says so
+    for name in ("parser_tuning", "parser_iou"):
+        table = pd.read_csv(tmp_path / f"{name}.csv")
+        table[table.parser == "lite0"].to_csv(tmp_path / f"{name}.csv", index=False)
+    assert blocks.parsers_block(tmp_path).endswith("0.5800, which moved by 0.0200 over its last 5 epochs (the only "
+                                                   "encoder this run trains).\n")
 
 
 def _bench_rows(machine=None):

@@ -48,10 +48,22 @@ class NotebookFailed(RuntimeError):
     pass
 
 
+class MachineChanged(RuntimeError):
+    pass
+
+
+def numerics(record: dict) -> dict:
+    """What of a run record's machine moves numbers (``sednn.pipeline.machine.device_info``)."""
+    return {"device": record.get("device"), "cpu_model": record.get("cpu_model"), "gpu": record.get("gpu"),
+            "torch_threads": record.get("torch_threads"),
+            "cpu_capability": record.get("torch_backends", {}).get("cpu_capability")}
+
+
 def earlier_invocations(work: Path, record: dict) -> list[dict]:
     """The invocations of the same commit and profile that stopped before the end (``<work>/RUN.json`` is
     rewritten at every notebook): what each finished, and how long it had been in the notebook it stopped in,
-    until papermill last saved that notebook's executed copy (at least every 30 s)."""
+    until papermill last saved that notebook's executed copy (at least every 30 s). One made on another machine
+    raises ``MachineChanged``."""
     path = work / "RUN.json"
     if not path.exists():
         return []
@@ -59,6 +71,11 @@ def earlier_invocations(work: Path, record: dict) -> list[dict]:
     if (prev.get("status") == "ok" or prev.get("git_commit") != record["git_commit"]
             or prev.get("profile", {}).get("name") != record["profile"]["name"]):
         return []
+    if numerics(prev) != numerics(record):  # one result, one machine: its trainings' numbers would mix two
+        changed = {k: (v, numerics(record)[k]) for k, v in numerics(prev).items() if v != numerics(record)[k]}
+        raise MachineChanged(f"{path}: a stopped run of this commit and profile made on another machine "
+                             f"(then, now: {changed}); resuming it here would mix two machines' numbers in one "
+                             f"result. Start it again: remove {work} (`make clean-runs` removes every run)")
     this = {"started": prev["started"], "status": "interrupted" if prev["status"] == "running" else prev["status"],
             "notebook_seconds": prev["notebook_seconds"], "partial_seconds": {}}
     current = prev.get("in_progress")

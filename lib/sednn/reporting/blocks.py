@@ -111,8 +111,9 @@ def parsers_block(results: Path) -> str:
         verdict = ("more than that: it would become the default parser" if gain > spread else
                    f"within that: `{default}` stays the default parser")
         parts.append(f"`{parser}` {score:.4f} ({gain:+.4f}), {verdict}")
+    others = "; " + "; ".join(parts) if parts else " (the only encoder this run trains)"
     sentence = (f"Validation mIoU of the chosen epoch (the choice's measure): `{default}` {chosen[default]:.4f}, which "
-                f"moved by {spread:.4f} over its last {LAST_EPOCHS} epochs; " + "; ".join(parts) + ".")
+                f"moved by {spread:.4f} over its last {LAST_EPOCHS} epochs{others}.")
     return table.round(3).reset_index().to_markdown(index=False) + "\n\n" + sentence + "\n"
 
 
