@@ -59,6 +59,13 @@ def device_info(device: str) -> dict:
     return info
 
 
+def numerics(record: dict) -> dict:
+    """What of a record's ``device_info`` moves numbers: the machine a run's trainings must all share."""
+    return {"device": record.get("device"), "cpu_model": record.get("cpu_model"), "gpu": record.get("gpu"),
+            "torch_threads": record.get("torch_threads"),
+            "cpu_capability": (record.get("torch_backends") or {}).get("cpu_capability")}
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for name in LIBRARIES:

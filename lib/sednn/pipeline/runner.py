@@ -39,7 +39,7 @@ from sednn.data.dataset import (
     read_prepared,
 )
 from sednn.data.manifest import MANIFEST_NAME, PIXEL_SOURCE
-from sednn.pipeline.machine import device_info, git_state, versions
+from sednn.pipeline.machine import device_info, git_state, numerics, versions
 from sednn.pipeline.render import parameters_for_readers, write_for_readers
 from sednn.training import progress
 
@@ -50,13 +50,6 @@ class NotebookFailed(RuntimeError):
 
 class MachineChanged(RuntimeError):
     pass
-
-
-def numerics(record: dict) -> dict:
-    """What of a run record's machine moves numbers (``sednn.pipeline.machine.device_info``)."""
-    return {"device": record.get("device"), "cpu_model": record.get("cpu_model"), "gpu": record.get("gpu"),
-            "torch_threads": record.get("torch_threads"),
-            "cpu_capability": record.get("torch_backends", {}).get("cpu_capability")}
 
 
 def earlier_invocations(work: Path, record: dict) -> list[dict]:
@@ -71,8 +64,9 @@ def earlier_invocations(work: Path, record: dict) -> list[dict]:
     if (prev.get("status") == "ok" or prev.get("git_commit") != record["git_commit"]
             or prev.get("profile", {}).get("name") != record["profile"]["name"]):
         return []
-    if numerics(prev) != numerics(record):  # one result, one machine: its trainings' numbers would mix two
-        changed = {k: (v, numerics(record)[k]) for k, v in numerics(prev).items() if v != numerics(record)[k]}
+    then, now = numerics(prev), numerics(record)
+    if then != now:  # one result, one machine: its trainings' numbers would mix two
+        changed = {k: (v, now[k]) for k, v in then.items() if v != now[k]}
         raise MachineChanged(f"{path}: a stopped run of this commit and profile made on another machine "
                              f"(then, now: {changed}); resuming it here would mix two machines' numbers in one "
                              f"result. Start it again: remove {work} (`make clean-runs` removes every run)")
