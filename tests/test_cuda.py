@@ -69,5 +69,5 @@ def test_fit_on_cuda_writes_checkpoints_that_load_on_the_cpu(tmp_path):
     history = fit(model, cfg, tmp_path, batches=batches, steps_per_epoch=2, loss_fn=multilabel_loss,
                   score_fn=lambda m: 0.5, signature="cuda", desc="cuda")
     assert [h["epoch"] for h in history] == [1, 2]
-    state = read_checkpoint(tmp_path / "best.pt")["model"]
+    state = read_checkpoint(tmp_path / "kept.pt")["model"]
     assert all(t.device.type == "cpu" for t in state.values())

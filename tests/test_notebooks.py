@@ -72,8 +72,8 @@ def test_the_terminal_shows_each_training_as_it_finishes_and_where_the_run_stand
     assert total == len(done) > 50  # the count is the notebooks' own
     trainings = [line for line in shown if " trainings" in line]
     assert len(trainings) == total
-    assert trainings[0].startswith("[sednn] parser regions efficientnet_lite0 lr 0.001: 2 epochs, best epoch ")
-    assert any(t.startswith("[sednn] baseline-garments-m1_s0: 1 epochs, best epoch 1 (validation ") for t in trainings)
+    assert trainings[0].startswith("[sednn] parser regions efficientnet_lite0 lr 0.001: 2 epochs, kept epoch ")
+    assert any(t.startswith("[sednn] baseline-garments-m1_s0: 1 epochs, kept epoch 1 (validation ") for t in trainings)
     assert trainings[0].endswith(f"| 1/{total} trainings")  # the rate is measured from the first one on
     assert re.search(rf"\| 2/{total} trainings, about \d+ min left$", trainings[1])
     assert trainings[-1].endswith(f"| {total}/{total} trainings")

@@ -1,4 +1,6 @@
 """One plan of what a profile trains, read by notebooks 02-07, the launcher, the work count and the benchmark."""
+from dataclasses import replace
+
 import pytest
 
 from sednn.core.arms import GROUND_TRUTH, PREDICTED, AblationGroup, Arm, MapCondition
@@ -58,12 +60,22 @@ def test_the_map_quality_study_trains_its_curve_and_controls_on_the_pixel_rows()
     prof = PROFILES["map_quality"]
     plan = make_plan(prof, DatasetShape.ccp(prof))
     arms = plan.map_quality_arms()
-    assert list(arms)[:6] == ["baseline", "proposed (predicted)", "proposed (blend:0.25)", "proposed (blend:0.5)",
-                              "proposed (blend:0.75)", "proposed (ground_truth)"]
-    assert list(arms)[6:] == ["proposed (presence)", "proposed (foreground)", "proposed (shuffled)"]
+    assert list(arms) == ["baseline", "proposed (predicted)", "proposed (blend:0.5)", "proposed (ground_truth)",
+                          "proposed (presence)", "proposed (shuffled)"]  # the conditions the profile keeps
     smoke = make_plan(PROFILES["smoke"], DatasetShape()).map_quality_arms()  # a profile with another parser
+    assert [a for a in smoke if a.startswith("proposed")] == [
+        "proposed (predicted)", "proposed (blend:0.25)", "proposed (blend:0.5)", "proposed (blend:0.75)",
+        "proposed (ground_truth)", "proposed (parser:efficientnet_lite2)", "proposed (presence)",
+        "proposed (foreground)", "proposed (shuffled)"]  # every condition by default
     assert smoke["proposed (parser:efficientnet_lite2)"].maps == MapCondition("parser", encoder="efficientnet_lite2")
     assert {a.rows for a in arms.values()} == {"all"}  # the profile keeps only pixel-annotated rows
-    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 7
+    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 6
     half = make_plan(PROFILES["cpu"], DatasetShape()).map_quality_arms()
     assert {a.rows for a in half.values()} == {"pixel"} and "input_masking (ground_truth)" in half
+
+
+def test_a_profile_names_only_known_controls_and_blends_strictly_inside_the_curve():
+    with pytest.raises(ValueError, match="unknown controls \\['layout'\\]"):
+        make_plan(replace(PROFILES["smoke"], controls=("presence", "layout")), DatasetShape()).map_quality_arms()
+    with pytest.raises(ValueError, match=r"blend weights \(0.5, 1.0\): each strictly between 0"):
+        make_plan(replace(PROFILES["smoke"], blend_weights=(0.5, 1.0)), DatasetShape())

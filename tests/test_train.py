@@ -11,7 +11,7 @@ from ddp_fit_worker import toy_data
 from sednn.core.catalog import traits
 from sednn.core.epochs import steps_per_epoch
 from sednn.models import create_model
-from sednn.training.fit import TrainConfig, fit, load_best, predict, prepare_for_training
+from sednn.training.fit import TrainConfig, fit, load_kept, predict, prepare_for_training, read_checkpoint
 from sednn.training.prefix import prefix_features
 from sednn.training.tensors import TensorData, epoch_batches, view_thetas
 
@@ -117,8 +117,8 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path):
 
 def test_missing_checkpoint_is_an_error(tmp_path):
     model = create_model("baseline", 3, 8, pretrained=False)
-    with pytest.raises(FileNotFoundError, match="best.pt: no trained checkpoint"):
-        load_best(model, tmp_path)
+    with pytest.raises(FileNotFoundError, match="kept.pt: no trained checkpoint"):
+        load_kept(model, tmp_path)
 
 
 def _cfg(**kw):
@@ -153,9 +153,9 @@ def test_checkpoints_are_written_when_due_and_a_finished_training_keeps_no_optim
     real_save = T._save
     monkeypatch.setattr(T, "_save", lambda obj, path: (saved.append(path.name), real_save(obj, path)))
     model, hist, _ = _train(tmp_path, data, checkpoint_every_s=3600)
-    assert saved == ["best.pt", "last.pt"]  # one write of each, after the last epoch
+    assert saved == ["kept.pt", "last.pt"]  # one write of each, after the last epoch
     last = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert set(last) == {"epoch", "history", "best_score", "signature"} and last["epoch"] == 3
+    assert set(last) == {"epoch", "history", "kept_score", "signature"} and last["epoch"] == 3
     again, hist_again, epochs_run = _train(tmp_path, data, checkpoint_every_s=3600)
     assert epochs_run == 0 and hist_again == hist and _same_weights(model, again)
 
@@ -201,9 +201,9 @@ def test_an_unreadable_last_checkpoint_is_named_and_training_starts_over(tmp_pat
 def test_an_unreadable_best_checkpoint_is_an_error_naming_it(tmp_path):
     from sednn.training.fit import CheckpointError
 
-    (tmp_path / "best.pt").write_bytes(b"\x00" * 64)
-    with pytest.raises(CheckpointError, match="best.pt: unreadable checkpoint"):
-        load_best(create_model("baseline", 3, 8, pretrained=False), tmp_path)
+    (tmp_path / "kept.pt").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="kept.pt: unreadable checkpoint"):
+        load_kept(create_model("baseline", 3, 8, pretrained=False), tmp_path)
 
 
 def test_an_epoch_of_batches_is_drawn_once_and_lives_on_the_data_device():
@@ -295,15 +295,66 @@ def test_a_real_model_compiles_and_trains_like_eager():
     assert all(torch.allclose(weights[0][n], weights[1][n], atol=1e-5) for n in weights[0])  # fusion, stages, head
 
 
-def test_a_training_is_summarised_in_one_line_with_its_best_epoch():
+def test_a_training_is_summarised_in_one_line_with_its_kept_epoch():
     from sednn.training.fit import finished_training
 
     history = [{"epoch": e, "val_score": v, "seconds": 2.0} for e, v in ((1, 0.61), (2, float("nan")), (3, 0.66),
                                                                          (4, 0.64))]
-    assert finished_training("baseline-garments-m1_s0", history).line() == \
-        "baseline-garments-m1_s0: 4 epochs, best epoch 3 (validation 0.6600), 8 s"
-    reused = finished_training("b", history, reused=True)
-    assert reused.line() == "b: 4 epochs, best epoch 3 (validation 0.6600), reused"
+    assert finished_training("baseline-garments-m1_s0", history, "best").line() == \
+        "baseline-garments-m1_s0: 4 epochs, kept epoch 3 (validation 0.6600), 8 s"
+    assert finished_training("b", history, "last", reused=True).line() == \
+        "b: 4 epochs, kept epoch 4 (validation 0.6400), reused"
+
+
+@pytest.mark.parametrize("keep, kept", [("best", 2), ("last", 4)])
+def test_a_training_keeps_the_epoch_its_rule_names_across_an_interruption(tmp_path, keep, kept):
+    """``keep="last"`` keeps the final weights although an earlier epoch scored higher; ``"best"`` that epoch. Cut
+    after epoch 2 (a checkpoint after every epoch) and resumed, the kept weights are those of the same epoch."""
+    scores = iter([0.6, 0.9, 0.5, 0.4, 0.6, 0.9, 0.5, 0.4])
+    x, y = torch.randn(8, 2), torch.rand(8, 1).round()
+
+    def run(folder, epochs):
+        torch.manual_seed(0)
+        model = nn.Linear(2, 1)
+        model.backbone = nn.Identity()
+        snapshots = []
+
+        def score_fn(m):
+            snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+            return next(scores)
+
+        cfg = TrainConfig(epochs=4, batch_size=4, lr=0.1, new_module_lr_mult=1.0, weight_decay=0.0, seed=0,
+                          checkpoint_every_s=0.0, keep=keep)
+        calls = []
+
+        def batches(gen):  # this process dies when asked for its (epochs + 1)-th epoch
+            calls.append(1)
+            if len(calls) > epochs:
+                raise Interrupted
+            return [(x, y)]
+
+        fit(model, cfg, folder, batches=batches, steps_per_epoch=1, score_fn=score_fn, signature="s", desc="toy",
+            loss_fn=lambda m, b: F.binary_cross_entropy_with_logits(m(b[0]), b[1]))
+        return model, snapshots
+
+    model, snapshots = run(tmp_path / "straight", 4)
+    state = read_checkpoint(tmp_path / "straight" / "kept.pt")
+    assert state["epoch"] == kept
+    assert all(torch.equal(state["model"][k], snapshots[kept - 1][k]) for k in snapshots[0])
+    assert all(torch.equal(v, snapshots[kept - 1][k]) for k, v in model.state_dict().items())  # what fit returns
+
+    scores = iter([0.6, 0.9, 0.5, 0.4])
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", 2)
+    scores = iter([0.5, 0.4])
+    resumed, _ = run(tmp_path / "cut", 2)
+    assert read_checkpoint(tmp_path / "cut" / "kept.pt")["epoch"] == kept
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in resumed.state_dict().items())
+
+
+def test_a_training_config_names_its_kept_epoch_rule():
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last', got 'middle'"):
+        _cfg(keep="middle")
 
 
 def test_every_finished_training_reaches_the_runner_through_the_progress_file(tmp_path, monkeypatch):
@@ -330,7 +381,7 @@ def test_every_finished_training_reaches_the_runner_through_the_progress_file(tm
     seen = [progress.Training(**json.loads(line)) for line in path.read_text().splitlines()]
     assert [t.reused for t in seen] == [False, True] and all(t.epochs == 2 for t in seen)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("[sednn] toy: 2 epochs, best epoch 1 (validation 0.5000)")
+    assert len(lines) == 2 and lines[0].startswith("[sednn] toy: 2 epochs, kept epoch 1 (validation 0.5000)")
     assert lines[0].endswith("| 1/3 trainings") and lines[1].endswith("| 2/3 trainings")  # the second was reused
     assert progress.ENV not in __import__("os").environ
 

@@ -72,9 +72,17 @@ class MapCondition:
 
 
 PREDICTED, GROUND_TRUTH = MapCondition("predicted"), MapCondition("ground_truth")
-CONTROLS = tuple(MapCondition(n) for n in CONTROL_NAMES)
-BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # of the ground truth, strictly between the parser's maps and it
-CURVE = (PREDICTED, *(MapCondition("blend", weight=a) for a in BLEND_WEIGHTS), GROUND_TRUTH)
+
+
+def curve(blend_weights) -> tuple[MapCondition, ...]:
+    """The map-quality curve: the parser's maps, the blends toward the ground truth (``blend_weights``, each
+    strictly between 0 and 1), the ground truth."""
+    if not all(0 < a < 1 for a in blend_weights):
+        raise ValueError(f"blend weights {tuple(blend_weights)}: each strictly between 0 (the parser) and 1 (the "
+                         "ground truth)")
+    return (PREDICTED, *(MapCondition("blend", weight=a) for a in sorted(blend_weights)), GROUND_TRUTH)
+
+
 # Input masking at the curve's ends only: each of its conditions costs a masked prefix store of every image and view
 # besides its trainings. The ends are the arms of ablation (e), so a profile that runs (e) has them already.
 ENDS = (PREDICTED, GROUND_TRUTH)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from sednn.core.arms import (
-    CONTROLS,
-    CURVE,
+    CONTROL_NAMES,
     ENDS,
     GROUND_TRUTH,
     PREDICTED,
@@ -16,6 +15,7 @@ from sednn.core.arms import (
     Arm,
     MapCondition,
     VocabularyRoles,
+    curve,
     vocabulary_roles,
 )
 from sednn.core.catalog import ALTERNATIVES, ARGUMENT_ABLATIONS, FUSION_STAGES
@@ -106,7 +106,7 @@ def curve_conditions(profile: Profile, model: str) -> list[MapCondition]:
     other parsers; input masking's: the ends."""
     if model != "proposed":
         return list(ENDS)
-    return [*CURVE, *(MapCondition("parser", encoder=b) for b in profile.other_parsers)]
+    return [*curve(profile.blend_weights), *(MapCondition("parser", encoder=b) for b in profile.other_parsers)]
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,11 @@ class Plan:
         out = {"baseline": Arm("baseline", vocab, PREDICTED, rows)}
         for model in curve_models(self.profile):
             out.update({f"{model} ({c})": Arm(model, vocab, c, rows) for c in curve_conditions(self.profile, model)})
-        out.update({f"proposed ({c})": Arm("proposed", vocab, c, rows) for c in CONTROLS})
+        unknown = set(self.profile.controls) - set(CONTROL_NAMES)
+        if unknown:
+            raise ValueError(f"profile {self.profile.name!r}: unknown controls {sorted(unknown)}; choose from "
+                             f"{', '.join(CONTROL_NAMES)}")
+        out.update({f"proposed ({c})": Arm("proposed", vocab, MapCondition(c), rows) for c in self.profile.controls})
         return out
 
 

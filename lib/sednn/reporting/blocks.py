@@ -130,8 +130,9 @@ def tuning_block(results: Path) -> str:
     used = t[t.used_for_choice].pivot_table(index="model", columns="lr_mult", values="val_macro_auc",
                                             aggfunc="mean", sort=False)
     used.columns = [f"val macro AUC, lr mult {c:g}" for c in used.columns]
+    kept = "kept_epoch" if "kept_epoch" in t else "best_epoch"  # a run made while classifiers kept their best epoch
     chosen = t[t.chosen].groupby("model", sort=False).agg(chosen=("lr_mult", "first"),
-                                                          best_epochs=("best_epoch", lambda e: "/".join(map(str, e))))
+                                                          **{f"{kept}s": (kept, lambda e: "/".join(map(str, e)))})
     return used.round(4).join(chosen).reset_index().to_markdown(index=False) + "\n"
 
 

@@ -164,7 +164,7 @@ def tuning_summary(trials: pd.DataFrame) -> str:
                      + ", ".join(f"{m:g}: {v:.4f}" for m, v in grid.items())
                      + f"; chosen {chosen.lr_mult.iloc[0]:g}; with every seed "
                      f"{chosen.val_macro_auc.mean():.4f} ± {chosen.val_macro_auc.std(ddof=0):.4f} "
-                     f"(best epoch {', '.join(str(int(e)) for e in chosen.best_epoch)} of {int(t.epochs.iloc[0])}).")
+                     f"(kept epoch {', '.join(str(int(e)) for e in chosen.kept_epoch)} of {int(t.epochs.iloc[0])}).")
     return "**Tuning (validation only).**\n" + "\n".join(lines)
 
 
@@ -303,7 +303,7 @@ def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, flo
              PRESENCE_UNRESOLVED: f"Neither presence-only maps ({pres}) nor the difference to the ground truth "
                                   f"({f.gap}) resolves whether the oracle's gain is label information or layout."
              }[f.presence]
-    controls = "; ".join(f"{c}: {delta(prop.loc[c])}" for c in CONTROL_NAMES)
+    controls = "; ".join(f"{c}: {delta(prop.loc[c])}" for c in CONTROL_NAMES if c in prop.index)
     arms = study[study["model"] != "baseline"]
     half = (arms["delta_ci_high"] - arms["delta_ci_low"]) / 2
     widths = (f" With {int(arms['seeds'].min())} seeds per arm, the intervals' half-widths run from {half.min():.3f} "

@@ -1,7 +1,8 @@
 """The semantic parser (notebook 02): its own schedule chosen on validation mIoU, one parser per vocabulary.
 
 Trained with cross-entropy on **train-split pixel-annotated images only**; each epoch is scored by mIoU on the
-validation split's pixel-annotated images, which picks the best epoch and, over the profile's lr grid, the lr.
+validation split's pixel-annotated images, which picks the best epoch (``TrainConfig.keep``) and, over the profile's
+lr grid, the lr.
 Test images are never seen in training or selection. The chosen parser then predicts soft maps for every image.
 
 The parser may see the photos at a size of its own (``Profile.parser_image_hw``, larger than the classifiers'):
@@ -28,7 +29,7 @@ from sednn.study.run import Memo, Run
 from sednn.training import distributed as dist
 from sednn.training.device import seed_everything
 from sednn.training.fingerprint import code_fingerprint
-from sednn.training.fit import TrainConfig, fit, load_best, predict
+from sednn.training.fit import TrainConfig, fit, load_kept, predict
 from sednn.training.tensors import TensorData, warp
 
 
@@ -103,8 +104,9 @@ def train_parser(run: Run, vocab: str, lr: float, backbone: str | None = None) -
     labels = run.gt_labels_at_map_size(vocab)  # (N, h, w) uint8: the training target and validation truth
     data, k = run.data(), run.vocab(vocab).num_classes
     targets = torch.from_numpy(labels.copy()).to(data.images.device)  # beside the photos: indexed by device rows
+    # the best epoch: validation mIoU pools every pixel of the validation images, a steadier score than an AUC
     cfg = TrainConfig(p.parser_epochs, p.batch_size, lr, 1.0, p.weight_decay, run.seed, run.device, p.bf16_autocast,
-                      run.compile)
+                      run.compile, keep="best")
 
     def batches(gen):
         for rows, v in data.epoch_views(train_idx, cfg.batch_size, gen):
@@ -157,7 +159,7 @@ def load_parser(run: Run, vocab: str, backbone: str | None = None) -> SemanticPa
     """The chosen parser (best lr, best epoch) with encoder ``backbone`` (default: the profile's); a missing
     checkpoint raises."""
     prun = parser_run(run, backbone)
-    return load_best(build_parser(prun, vocab, pretrained=False),
+    return load_kept(build_parser(prun, vocab, pretrained=False),
                      parser_dir(prun, vocab, chosen_lr(run, vocab, prun.backbone), prun.backbone), run.device)
 
 

@@ -117,7 +117,7 @@ def per_seed_table(run: Run, models: list[str]) -> pd.DataFrame:
             rows.append({"model": name, "seed": seed, "lr_mult": C.resolve(run, C.main_arm(run, name)).lr_mult,
                          "val_macro_auc": M.macro_auc(run.y[idx_v], p["val"]),
                          "test_macro_auc": M.macro_auc(run.y[idx_t], p["test"]),
-                         "best_epoch": C.best_val_score(p["history"])[1]})
+                         "kept_epoch": C.kept_val_score(p["history"])[1]})
     df = pd.DataFrame(rows)
     base = df[df.model == "baseline"].set_index("seed")["test_macro_auc"]
     df["delta_vs_baseline_same_seed"] = df["test_macro_auc"] - df["seed"].map(base)

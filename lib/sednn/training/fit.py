@@ -1,5 +1,5 @@
-"""One training recipe for every model: AdamW, cosine schedule, BCE, the same augmentation,
-best checkpoint by a validation score, and resumption from the last checkpoint.
+"""One training recipe for every model: AdamW, cosine schedule, BCE, the same augmentation, one kept epoch (the
+best by a validation score, or the last), and resumption from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 import torch
@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- training loop
+# Which epoch's weights a training keeps: "best" by its validation score, or "last". The classifiers keep the last
+# (sednn.study.classifiers.KEEP); the parser its best by validation mIoU.
+Keep = Literal["best", "last"]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int
@@ -39,6 +44,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward/backward
     sync_batchnorm: bool = True  # multi-GPU: BatchNorm statistics over the global batch
     checkpoint_every_s: float = 60.0  # resumable state written at most this often (and after the last epoch)
+    keep: Keep = "best"
+
+    def __post_init__(self):
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"TrainConfig.keep must be 'best' or 'last', got {self.keep!r}")
 
     def signature(self, **extra) -> str:
         """What the weights depend on; how the step is executed (compiled or not, how often it is saved) is left
@@ -124,9 +134,9 @@ def read_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first_line})") from None
 
 
-def load_best(model: nn.Module, ckpt_dir: str | Path, device="cpu") -> nn.Module:
-    """Load the best checkpoint; a missing one is an error, never silently untrained weights."""
-    path = Path(ckpt_dir) / "best.pt"
+def load_kept(model: nn.Module, ckpt_dir: str | Path, device="cpu") -> nn.Module:
+    """Load the kept epoch's weights (``kept.pt``); a missing file is an error, never silently untrained weights."""
+    path = Path(ckpt_dir) / "kept.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained checkpoint; run the training notebook first")
     model.load_state_dict(read_checkpoint(path)["model"])
@@ -153,12 +163,12 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         batches: Callable[[torch.Generator], Iterable], steps_per_epoch: int,
         loss_fn: Callable[[nn.Module, tuple], torch.Tensor], score_fn: Callable[[nn.Module], float],
         signature: str, desc: str = "train") -> list[dict]:
-    """Train, keep the best epoch by ``score_fn`` (a validation score, higher is better) and resume after
-    interruption.
+    """Train, keep one epoch's weights (``cfg.keep``: the best by ``score_fn``, a validation score, higher is
+    better; or the last) and resume after interruption.
 
     ``batches(generator)`` yields one epoch of training batches drawn with ``generator``.
     Every epoch reseeds from (seed, epoch), so a resumed run matches an uninterrupted one. The resumable state
-    (``last.pt``: weights, optimiser, schedule) and the best weights so far (``best.pt``) are written together
+    (``last.pt``: weights, optimiser, schedule) and the kept weights so far (``kept.pt``) are written together
     every ``cfg.checkpoint_every_s`` seconds, not every epoch (a GPU epoch can take less time than the write);
     after the last epoch ``last.pt`` keeps only the history (a finished training needs no optimiser).
 
@@ -168,22 +178,22 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
     device = resolve_device(cfg.device)
     rank, _ = dist.world()
     ckpt_dir = Path(ckpt_dir)
-    last, best = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    last, kept_path = ckpt_dir / "last.pt", ckpt_dir / "kept.pt"
     net = prepare_for_training(model, cfg, device)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
-    start, history, best_score = 0, [], -math.inf
+    start, history, kept_score = 0, [], -math.inf
     state = resumable_state(last, signature, desc)
     if state is not None:
-        start, history, best_score = state["epoch"], state["history"], state["best_score"]
+        start, history, kept_score = state["epoch"], state["history"], state["kept_score"]
         if start < cfg.epochs:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
         if rank == 0:
             log.info("%s: resuming at epoch %d of %d", desc, start, cfg.epochs)
-    best_weights = None  # the best epoch's weights, held until the next write
-    need_best = state is None or not best.exists()  # a fresh start writes its own best.pt, whatever its score
+    kept_weights = None  # the kept epoch's weights, held until the next write
+    need_kept = state is None or not kept_path.exists()  # a fresh start writes its own kept.pt, whatever its score
     written = time.monotonic()
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
@@ -201,35 +211,45 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         train_loss = dist.mean_over_processes(float(torch.stack(losses).float().mean()))
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_score": score,
                         "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0})
-        if score > best_score or need_best:
-            need_best = False
-            best_score = max(score, best_score) if not math.isnan(score) else best_score
-            best_weights = {"model": _on_cpu(model.state_dict()), "epoch": epoch + 1, "val_score": score}
         finished = epoch + 1 == cfg.epochs
+        if (finished if cfg.keep == "last" else score > kept_score) or need_kept:
+            need_kept = False
+            if cfg.keep == "last":
+                kept_score = score
+            elif not math.isnan(score):
+                kept_score = max(score, kept_score)
+            kept_weights = {"model": _on_cpu(model.state_dict()), "epoch": epoch + 1, "val_score": score}
         if finished or time.monotonic() - written >= cfg.checkpoint_every_s:
-            if best_weights is not None:  # first, so last.pt never refers to a best score best.pt lacks
-                _save(best_weights, best)
-                best_weights = None
-            kept = {"epoch": epoch + 1, "history": history, "best_score": best_score, "signature": signature}
-            _save(kept if finished else {**kept, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            if kept_weights is not None:  # first, so last.pt never refers to a kept score kept.pt lacks
+                _save(kept_weights, kept_path)
+                kept_weights = None
+            done = {"epoch": epoch + 1, "history": history, "kept_score": kept_score, "signature": signature}
+            _save(done if finished else {**done, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict()}, last)
             written = time.monotonic()
         dist.barrier()
         if rank == 0:
             log.debug("%s epoch %d: loss %.4f val %.4f", desc, epoch + 1, train_loss, score)
     if rank == 0 and history:
-        done = finished_training(desc, history, reused=start >= cfg.epochs)
-        log.info("%s", done.line())
-        progress.report(done)
-    load_best(model, ckpt_dir, device)
+        training = finished_training(desc, history, cfg.keep, reused=start >= cfg.epochs)
+        log.info("%s", training.line())
+        progress.report(training)
+    load_kept(model, ckpt_dir, device)
     return history
 
 
-def finished_training(desc: str, history: list[dict], reused: bool = False) -> progress.Training:
-    """A training as its one line in the notebooks' output and the runner's progress show it: epochs, the best
+def kept_epoch(history: list[dict], keep: Keep) -> dict:
+    """The history entry of the epoch ``keep`` keeps: the last, or the best validation score (NaN never best)."""
+    if keep == "last":
+        return history[-1]
+    return max(history, key=lambda h: -math.inf if math.isnan(h["val_score"]) else h["val_score"])
+
+
+def finished_training(desc: str, history: list[dict], keep: Keep, reused: bool = False) -> progress.Training:
+    """A training as its one line in the notebooks' output and the runner's progress show it: epochs, the kept
     epoch and its validation score, time."""
-    best = max(history, key=lambda h: -math.inf if math.isnan(h["val_score"]) else h["val_score"])
-    return progress.Training(desc, int(history[-1]["epoch"]), int(best["epoch"]), float(best["val_score"]),
+    kept = kept_epoch(history, keep)
+    return progress.Training(desc, int(history[-1]["epoch"]), int(kept["epoch"]), float(kept["val_score"]),
                              float(sum(h["seconds"] for h in history)), reused)
 
 

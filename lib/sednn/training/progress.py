@@ -25,14 +25,14 @@ class Training:
 
     desc: str
     epochs: int
-    best_epoch: int
+    kept_epoch: int
     val_score: float
     seconds: float
     reused: bool
 
     def line(self) -> str:
         how = "reused" if self.reused else f"{self.seconds:.0f} s"
-        return (f"{self.desc}: {self.epochs} epochs, best epoch {self.best_epoch} "
+        return (f"{self.desc}: {self.epochs} epochs, kept epoch {self.kept_epoch} "
                 f"(validation {self.val_score:.4f}), {how}")
 
 
