@@ -61,7 +61,7 @@ def test_the_map_quality_study_trains_its_curve_and_controls_on_the_pixel_rows()
     plan = make_plan(prof, DatasetShape.ccp(prof))
     arms = plan.map_quality_arms()
     assert list(arms) == ["baseline", "proposed (predicted)", "proposed (blend:0.5)", "proposed (ground_truth)",
-                          "proposed (presence)", "proposed (shuffled)"]  # the conditions the profile keeps
+                          "proposed (presence)"]  # the conditions the profile keeps
     smoke = make_plan(PROFILES["smoke"], DatasetShape()).map_quality_arms()  # a profile with another parser
     assert [a for a in smoke if a.startswith("proposed")] == [
         "proposed (predicted)", "proposed (blend:0.25)", "proposed (blend:0.5)", "proposed (blend:0.75)",
