@@ -155,7 +155,7 @@ def test_checkpoints_are_written_when_due_and_a_finished_training_keeps_no_optim
     model, hist, _ = _train(tmp_path, data, checkpoint_every_s=3600)
     assert saved == ["kept.pt", "last.pt"]  # one write of each, after the last epoch
     last = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert set(last) == {"epoch", "history", "kept_score", "signature"} and last["epoch"] == 3
+    assert set(last) == {"epoch", "history", "signature"} and last["epoch"] == 3
     again, hist_again, epochs_run = _train(tmp_path, data, checkpoint_every_s=3600)
     assert epochs_run == 0 and hist_again == hist and _same_weights(model, again)
 

@@ -182,10 +182,10 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
     net = prepare_for_training(model, cfg, device)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps_per_epoch))
-    start, history, kept_score = 0, [], -math.inf
+    start, history = 0, []
     state = resumable_state(last, signature, desc)
     if state is not None:
-        start, history, kept_score = state["epoch"], state["history"], state["kept_score"]
+        start, history = state["epoch"], state["history"]
         if start < cfg.epochs:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -212,18 +212,15 @@ def fit(model: nn.Module, cfg: TrainConfig, ckpt_dir: str | Path, *,
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_score": score,
                         "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0})
         finished = epoch + 1 == cfg.epochs
-        if (finished if cfg.keep == "last" else score > kept_score) or need_kept:
+        # "last" holds every epoch's weights until the next write (kept.pt follows last.pt's epoch)
+        if kept_epoch(history, cfg.keep) is history[-1] or need_kept:
             need_kept = False
-            if cfg.keep == "last":
-                kept_score = score
-            elif not math.isnan(score):
-                kept_score = max(score, kept_score)
             kept_weights = {"model": _on_cpu(model.state_dict()), "epoch": epoch + 1, "val_score": score}
         if finished or time.monotonic() - written >= cfg.checkpoint_every_s:
-            if kept_weights is not None:  # first, so last.pt never refers to a kept score kept.pt lacks
+            if kept_weights is not None:  # first, so last.pt never records an epoch whose weights kept.pt lacks
                 _save(kept_weights, kept_path)
                 kept_weights = None
-            done = {"epoch": epoch + 1, "history": history, "kept_score": kept_score, "signature": signature}
+            done = {"epoch": epoch + 1, "history": history, "signature": signature}
             _save(done if finished else {**done, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scheduler": sched.state_dict()}, last)
             written = time.monotonic()
