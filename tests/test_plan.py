@@ -69,7 +69,7 @@ def test_the_map_quality_study_trains_its_curve_and_controls_on_the_pixel_rows()
         "proposed (foreground)", "proposed (shuffled)"]  # every condition by default
     assert smoke["proposed (parser:efficientnet_lite2)"].maps == MapCondition("parser", encoder="efficientnet_lite2")
     assert {a.rows for a in arms.values()} == {"all"}  # the profile keeps only pixel-annotated rows
-    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 6
+    assert plan["07_map_quality"].trainings(prof) == 2 * tuning_trainings(prof) + len(arms) * 10  # ten seeds
     half = make_plan(PROFILES["cpu"], DatasetShape()).map_quality_arms()
     assert {a.rows for a in half.values()} == {"pixel"} and "input_masking (ground_truth)" in half
 
