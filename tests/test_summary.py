@@ -37,6 +37,9 @@ def test_the_answer_leads_with_the_papers_metric_then_a_table_then_the_direction
     p = main.loc["proposed"]
     assert lead.startswith("Against the paper's +15.27 % average relative per-label AUC change")
     assert f"{p.rel_auc_improvement_pct:+.2f} %" in lead
+    study = pd.read_csv(paths.RESULTS_DIR / "map_quality" / "map_quality.csv").set_index(["model", "condition"])
+    gt = study.loc[("proposed", "ground_truth")]
+    assert f"{prose.rel_change(gt)} (`map_quality`, {int(gt.seeds)} seeds)" in lead  # the study's ground truth too
     claim = BETTER if p.delta_ci_low > 0 else UNRESOLVED if p.delta_ci_high > 0 else None
     row = next(line for line in table.splitlines() if "`proposed`, parser maps" in line and "192x128" in line)
     assert f"{p.delta_macro_auc:+.4f} [{p.delta_ci_low:+.4f}, {p.delta_ci_high:+.4f}]" in row
@@ -61,6 +64,9 @@ def test_the_papers_number_is_placed_against_each_interval():
     rows.loc[1, ["rel_ci_low_pct", "rel_ci_high_pct"]] = [10.0, 20.0]
     assert summary._paper_against(rows) == ("the paper's number lies above the interval at 192x128; inside the "
                                             "interval at 288x192")
+    rows = pd.concat([rows, pd.DataFrame([{**vars(row(-2.0, 3.0)), "resolution": "384x256"}])], ignore_index=True)
+    assert summary._paper_against(rows) == ("the paper's number lies above the interval at 192x128 and 384x256; "
+                                            "inside the interval at 288x192")
 
 
 def test_the_map_quality_sentence_gives_the_lowest_miou_that_excludes_zero_and_the_presence_answer():
