@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from sednn.core import paths
+from sednn.core.arms import MAPS_ORACLE_TRAINED, AblationGroup
 from sednn.reporting import prose, summary
 from sednn.reporting.prose import BETTER, UNRESOLVED, WORSE
 
@@ -20,7 +21,7 @@ def test_the_forest_has_every_model_of_every_resolution_run_with_its_interval():
     # the bound's rows carry the ablations table's numbers, and their claim follows their interval, whatever it is
     oracle = forest[forest.group.str.startswith("oracle-trained bound (cpu)")].set_index("label")
     bound = pd.read_csv(paths.RESULTS_DIR / "ablations.csv")
-    bound = bound[(bound.group == "(e) oracle-trained bound") & (bound.maps == "ground truth (oracle-trained)")]
+    bound = bound[(bound.group == AblationGroup.ORACLE_TRAINED.label) & (bound.maps == MAPS_ORACLE_TRAINED)]
     gt = bound.set_index("model").loc["proposed"]
     row = oracle.loc["proposed, ground-truth maps"]
     assert (row.delta, row.low, row.high) == (gt.delta_macro_auc, gt.delta_ci_low, gt.delta_ci_high)
@@ -58,13 +59,13 @@ def test_the_papers_number_is_placed_against_each_interval():
     assert prose.paper_position(row(16.0, 20.0)) == prose.PAPER_BELOW
     assert prose.paper_position(SimpleNamespace(rel_auc_improvement_pct=2.0)) == prose.NO_INTERVAL
     assert prose.rel_change(row(-1.0, 5.0)) == "+2.00 % [-1.00, +5.00]"
-    rows = pd.DataFrame([{**vars(row(-1.0, 5.0)), "resolution": "192x128"},
-                         {**vars(row(0.0, 4.0)), "resolution": "288x192"}])
+    rows = pd.DataFrame([{**vars(row(-1.0, 5.0)), "where": "192x128"},
+                         {**vars(row(0.0, 4.0)), "where": "288x192"}])
     assert summary._paper_against(rows) == "the paper's number lies above every interval"
     rows.loc[1, ["rel_ci_low_pct", "rel_ci_high_pct"]] = [10.0, 20.0]
     assert summary._paper_against(rows) == ("the paper's number lies above the interval at 192x128; inside the "
                                             "interval at 288x192")
-    rows = pd.concat([rows, pd.DataFrame([{**vars(row(-2.0, 3.0)), "resolution": "384x256"}])], ignore_index=True)
+    rows = pd.concat([rows, pd.DataFrame([{**vars(row(-2.0, 3.0)), "where": "384x256"}])], ignore_index=True)
     assert summary._paper_against(rows) == ("the paper's number lies above the interval at 192x128 and 384x256; "
                                             "inside the interval at 288x192")
 

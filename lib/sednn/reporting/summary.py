@@ -88,12 +88,18 @@ def _listed(xs: list[str]) -> str:
     return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
 
 
+def _by_outcome(outcomes: list[str], rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Each outcome with the runs (``rows.where``) that share it, in the order first said."""
+    said = {}
+    for outcome, r in zip(outcomes, rows.itertuples()):
+        said.setdefault(outcome, []).append(r.where)
+    return said
+
+
 def _by_claim(rows: pd.DataFrame) -> str:
     """'beats the baseline at 192x128 but is not distinguishable from the baseline at 288x192 and 384x256': what
     the intervals support, by resolution."""
-    said = {}
-    for r in rows.itertuples():
-        said.setdefault(claim(r), []).append(r.resolution)
+    said = _by_outcome([claim(r) for r in rows.itertuples()], rows)
     return (" but " if len(said) == 2 else "; ").join(f"{c} at {_listed(res)}" for c, res in said.items())
 
 
@@ -111,7 +117,7 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
     """The first screen's table (``ANSWER_COLUMNS``: the proposed model and the best alternative at every resolution
     run, the oracle-trained bound, the map-quality study's parser, ground-truth and presence-only maps), and the
     source rows of its models and of both ground-truth arms, the bound's and the study's, as ``part`` "oracle" (their
-    numbers, for the sentences around it; ``resolution`` says where each ran)."""
+    numbers, for the sentences around it; ``where`` says where each ran)."""
     t = resolution.table(resolution.available(results_root))
     alts = t[~t.model.isin(["baseline", "proposed"])]
     default = alts[alts.profile == paths.DEFAULT_PROFILE]
@@ -120,7 +126,7 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
     for model in ["proposed", *([best] if best else [])]:
         for r in t[t.model == model].itertuples():
             rows.append(_answer_row(r, f"`{model}`, parser maps", f"all, {r.resolution}"))
-            sources.append({"part": model, **r._asdict()})
+            sources.append({"part": model, **r._asdict(), "where": r.resolution})
     abl_path = results_root / "ablations.csv"
     if abl_path.exists():
         abl = pd.read_csv(abl_path)
@@ -129,7 +135,7 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
             rows.append(_answer_row(r, f"`proposed`, ground-truth `{r.vocabulary}` maps",
                                     f"pixel-annotated (`{paths.DEFAULT_PROFILE}`)"))
             sources.append({"part": "oracle", **r._asdict(),
-                            "resolution": f"`{paths.DEFAULT_PROFILE}`, {int(r.seeds)} seeds"})
+                            "where": f"`{paths.DEFAULT_PROFILE}`, {int(r.seeds)} seeds"})
     study = results_root / MAP_QUALITY / "map_quality.csv"
     if study.exists():
         s = pd.read_csv(study)
@@ -140,13 +146,13 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
                                         f"pixel-annotated (`{MAP_QUALITY}`)"))
                 if condition == "ground_truth":
                     sources.append({"part": "oracle", **r._asdict(),
-                                    "resolution": f"`{MAP_QUALITY}`, {int(r.seeds)} seeds"})
+                                    "where": f"`{MAP_QUALITY}`, {int(r.seeds)} seeds"})
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS)), pd.DataFrame(sources)
 
 
 def _gains(rows: pd.DataFrame) -> str:
     """'+2.33 % [-0.61, +5.20] at 192x128, ...': the paper's metric with its interval, by resolution."""
-    return ", ".join(f"{rel_change(r)} at {r.resolution}" for r in rows.itertuples())
+    return ", ".join(f"{rel_change(r)} at {r.where}" for r in rows.itertuples())
 
 
 def _paper_against(rows: pd.DataFrame) -> str:
@@ -158,9 +164,7 @@ def _paper_against(rows: pd.DataFrame) -> str:
     if len(set(where)) == 1:
         which = "every interval" if len(where) > 1 else "its interval"
         return f"the paper's number lies {where[0].replace('the interval', which)}"
-    said = {}
-    for w, r in zip(where, rows.itertuples()):
-        said.setdefault(w, []).append(r.resolution)
+    said = _by_outcome(where, rows)
     return "the paper's number lies " + "; ".join(f"{w} at {_listed(res)}" for w, res in said.items())
 
 
@@ -174,7 +178,7 @@ def answer(results_root: Path = paths.RESULTS_DIR) -> str:
             f"proposed model with maps from a parser trained here reaches {_gains(prop)}: **{_paper_against(prop)}**.")
     oracle = src[src.part == "oracle"]
     if len(oracle):
-        reached = _listed([f"{rel_change(r)} ({r.resolution})" for r in oracle.itertuples()])
+        reached = _listed([f"{rel_change(r)} ({r.where})" for r in oracle.itertuples()])
         lead += (f" Trained and tested with ground-truth maps on the pixel-annotated half it reaches {reached}: "
                  f"{_paper_against(oracle)}.")
     after = [f"The direction against 0, which a rerun can flip where an interval ends near 0: the proposed model "
