@@ -98,15 +98,22 @@ def study(curve_lows, presence, gt=(0.06, 0.02, 0.10)):
     rows += [("proposed", c, 0.2, 0.0, -0.03, 0.03) for c in ("foreground", "shuffled")]
     table = pd.DataFrame(rows, columns=["model", "condition", "map_test_miou", "delta_macro_auc", "delta_ci_low",
                                         "delta_ci_high"])
-    return table.assign(kind=[MapCondition.parse(c).kind for c in table.condition], seeds=7)
+    return table.assign(kind=[MapCondition.parse(c).kind for c in table.condition], seeds=7, labels=25,
+                        min_test_positives=10)
 
 
 def test_the_sentence_names_where_the_gain_first_excludes_zero_or_that_it_never_does():
     s = map_quality_summary(study([-0.05, -0.02, 0.01, 0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
     assert "first excludes 0 at map test mIoU 0.70 (`blend:0.5`" in s
-    assert s.endswith("With 7 seeds per arm, the intervals' half-widths run from 0.020 to 0.040.")
+    assert s.endswith("With 7 seeds per arm, on the 25 labels with at least 10 positive test images, the intervals' "
+                      "half-widths run from 0.020 to 0.040.")
     s = map_quality_summary(study([-0.05, -0.04, -0.03, -0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1))
     assert "Below ground truth the proposed model's gain never excludes 0" in s and "mIoU 0.95" in s
+    seeds = pd.DataFrame({"model": ["baseline"] * 3 + ["proposed"] * 3, "test_macro_auc": [0.60, 0.62, 0.64] * 2,
+                          "test_macro_auc_every_label": [0.60, 0.70, 0.65] * 2})
+    s = map_quality_summary(study([-0.05, -0.04, -0.03, -0.02], (0.0, -0.02, 0.02)), (0.06, 0.02, 0.1), seeds)
+    assert s.endswith("The baseline's test macro AUC has a seed std of 0.0163 on those labels (0.0408 on every "
+                      "target label).")
 
 
 def test_the_sentence_says_label_information_only_when_presence_matches_the_oracle():

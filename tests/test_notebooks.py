@@ -370,6 +370,42 @@ def test_localization_does_not_depend_on_the_chunk_size(smoke_run, tmp_path):
     assert (chunked["hit"] == whole["hit"]).all()
 
 
+def test_every_metric_is_of_the_labels_the_test_rows_score(smoke_run, tmp_path, monkeypatch):
+    """``tables.compare`` with the scoring rule raised until it leaves labels out: macro AUC, the paper's metric and
+    OF1 are those of the scored labels alone, for every arm alike (scikit-learn's AUC)."""
+    from sklearn.metrics import roc_auc_score
+
+    from sednn.core import metrics as M
+    from sednn.core import scoring
+    from sednn.study import tables
+
+    out, _ = smoke_run
+    run = Run.create("smoke", work_dir=out / "work", results_dir=tmp_path / "r", figures_dir=tmp_path / "f",
+                     device="cpu")
+    base, prop = C.main_arm(run, "baseline"), C.main_arm(run, "proposed")
+    y = run.y[C.arm_indices(run, base, "test")]
+    positives = y.sum(0)
+    defined = (positives > 0) & (positives < len(y))
+    k = int(positives[defined].max())  # only the most frequent labels stay
+    monkeypatch.setattr(scoring, "min_test_positives", lambda profile: k)
+    scored = defined & (positives >= k)
+    assert 0 < scored.sum() < defined.sum()
+    row = tables.compare(run, {"proposed": prop}, base).iloc[0]
+
+    def scores(arm):
+        return [C.predictions(run, arm, s) for s in run.profile.seeds]
+
+    def auc(p):
+        return np.array([roc_auc_score(y[:, j], p["test"][:, j]) for j in np.flatnonzero(scored)])
+
+    assert np.isclose(row.macro_auc, np.mean([auc(p).mean() for p in scores(prop)]))
+    prop_auc, base_auc = (np.mean([auc(p) for p in scores(a)], 0) for a in (prop, base))
+    assert np.isclose(row.rel_auc_improvement_pct, 100 * np.mean((prop_auc - base_auc) / base_auc))
+    f1 = [M.thresholded_f1(y[:, scored], p["test"][:, scored], tables.validation_thresholds(run, p)[scored])
+          for p in scores(prop)]
+    assert np.isclose(row.of1, np.mean([f["of1"] for f in f1]))
+
+
 def test_explorer_update_draws_photo_map_and_one_cam_per_model(smoke_run, tmp_path):
     """The widget's update function, driven once without a browser."""
     from sednn.study.explore import Explorer
@@ -515,6 +551,11 @@ def test_map_quality_study_on_the_smoke_run(smoke_run):
     same = abl[(abl.model == "proposed")].set_index("maps")["macro_auc"]
     assert np.isclose(prop.loc["predicted", "macro_auc"], same["predicted"])  # the same arms as (e)
     assert np.isclose(prop.loc["ground_truth", "macro_auc"], same["ground truth (oracle-trained)"])
+    seeds = pd.read_csv(out / "results" / "map_quality_per_seed.csv")  # the table's mean is the seeds' mean
+    assert len(seeds) == 2 * len(study)
+    means = seeds.groupby(["model", "condition"]).test_macro_auc.mean()
+    for r in study.itertuples():
+        assert np.isclose(means[(r.model, r.condition)], r.macro_auc)
     text = (out / "results" / "map_quality_verdict.md").read_text()
     assert text.startswith("**What in the map helps.**") and "presence" in text
     assert (out / "figures" / "map_quality.png").stat().st_size > 10_000

@@ -40,13 +40,13 @@ def test_the_answer_leads_with_the_papers_metric_then_a_table_then_the_direction
     assert f"{p.rel_auc_improvement_pct:+.2f} %" in lead
     study = pd.read_csv(paths.RESULTS_DIR / "map_quality" / "map_quality.csv").set_index(["model", "condition"])
     gt = study.loc[("proposed", "ground_truth")]
-    assert f"{prose.rel_change(gt)} (`map_quality`, {int(gt.seeds)} seeds)" in lead  # the study's ground truth too
+    assert f"{prose.rel_change(gt)} (`map_quality`, {int(gt.seeds)} seeds, {int(gt.labels)} labels)" in lead
     claim = BETTER if p.delta_ci_low > 0 else UNRESOLVED if p.delta_ci_high > 0 else None
     row = next(line for line in table.splitlines() if "`proposed`, parser maps" in line and "192x128" in line)
     assert f"{p.delta_macro_auc:+.4f} [{p.delta_ci_low:+.4f}, {p.delta_ci_high:+.4f}]" in row
     assert summary.SHORT_CLAIM[claim] in row
     assert f"the proposed model {claim} at 192x128" in after and "The best alternative, `input_masking`" in after
-    assert "ground-truth `regions` maps" in table and "(`map_quality`)" in table
+    assert "ground-truth `regions` maps" in table and f"(`map_quality`), {int(gt.labels)} labels" in table
     assert len(table.splitlines()) == 2 + 6 + 1 + 3  # header; 2 models x 3 resolutions; the bound; 3 study rows
 
 

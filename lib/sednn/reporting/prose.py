@@ -57,6 +57,8 @@ def markdown_summary(df: pd.DataFrame) -> str:
     for col in ("group", "model", "condition", "resolution", "profile", "vocabulary", "maps", "images"):
         if col in df:
             out[col] = df[col].fillna("")
+    if "labels" in df:  # scored on the test images (sednn.core.scoring); empty for a run that did not record it
+        out["labels"] = df["labels"].map(lambda v: _fmt(v, ".0f"))
     if "map_test_miou" in df:
         out["map test mIoU"] = df["map_test_miou"].map(lambda v: _fmt(v, ".3f"))
     out["seeds"] = df["seeds"].map(lambda v: _fmt(v, ".0f"))
@@ -281,9 +283,19 @@ def map_quality_findings(study: pd.DataFrame, gt_minus_presence: tuple[float, fl
                               presence, gap)
 
 
-def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, float, float]) -> str:
+def label_basis(study: pd.DataFrame) -> str:
+    """'the 25 labels with at least 10 positive test images': what a map-quality table's numbers are scored on
+    (``sednn.core.scoring``)."""
+    r = study.iloc[0]
+    return f"the {int(r.labels)} labels with at least {int(r.min_test_positives)} positive test images"
+
+
+def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, float, float],
+                        per_seed: pd.DataFrame | None = None) -> str:
     """The study in words, from its numbers: where on the curve the proposed model's gain first excludes 0, and
-    whether presence-only maps match the oracle (label information) or not (the layout matters)."""
+    whether presence-only maps match the oracle (label information) or not (the layout matters); with ``per_seed``
+    (``sednn.study.map_quality.per_seed``), how far the baseline moves between training runs on the scored labels
+    and on every target label."""
     f = map_quality_findings(study, gt_minus_presence)
     prop, r = f.proposed, f.first_resolved
     gt = prop.loc["ground_truth"]
@@ -306,6 +318,11 @@ def map_quality_summary(study: pd.DataFrame, gt_minus_presence: tuple[float, flo
     controls = "; ".join(f"{c}: {delta(prop.loc[c])}" for c in CONTROL_NAMES if c in prop.index)
     arms = study[study["model"] != "baseline"]
     half = (arms["delta_ci_high"] - arms["delta_ci_low"]) / 2
-    widths = (f" With {int(arms['seeds'].min())} seeds per arm, the intervals' half-widths run from {half.min():.3f} "
-              f"to {half.max():.3f}.")
-    return f"**What in the map helps.** {where} {which} Controls for the proposed model: {controls}.{widths}"
+    widths = (f" With {int(arms['seeds'].min())} seeds per arm, on {label_basis(study)}, the intervals' half-widths "
+              f"run from {half.min():.3f} to {half.max():.3f}.")
+    spread = ""
+    if per_seed is not None:
+        base = per_seed[per_seed["model"] == "baseline"]
+        spread = (f" The baseline's test macro AUC has a seed std of {base['test_macro_auc'].std(ddof=0):.4f} on "
+                  f"those labels ({base['test_macro_auc_every_label'].std(ddof=0):.4f} on every target label).")
+    return f"**What in the map helps.** {where} {which} Controls for the proposed model: {controls}.{widths}{spread}"

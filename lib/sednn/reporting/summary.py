@@ -109,8 +109,15 @@ ANSWER_COLUMNS = ("comparison", "test images", "avg rel. per-label AUC change [9
 
 
 def _answer_row(r, comparison: str, images: str) -> dict:
-    return dict(zip(ANSWER_COLUMNS, (comparison, images, rel_change(r), paper_position(r), _ci(r),
+    return dict(zip(ANSWER_COLUMNS, (comparison, _with_labels(images, r), rel_change(r), paper_position(r), _ci(r),
                                      SHORT_CLAIM[claim(r)])))
+
+
+def _with_labels(text: str, r) -> str:
+    """'pixel-annotated (`map_quality`), 25 labels': ``text`` and the labels a row is scored on, where its table
+    records them (``sednn.core.scoring``)."""
+    labels = getattr(r, "labels", float("nan"))
+    return text if pd.isna(labels) else f"{text}, {int(labels)} labels"
 
 
 def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -135,7 +142,7 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
             rows.append(_answer_row(r, f"`proposed`, ground-truth `{r.vocabulary}` maps",
                                     f"pixel-annotated (`{paths.DEFAULT_PROFILE}`)"))
             sources.append({"part": "oracle", **r._asdict(),
-                            "where": f"`{paths.DEFAULT_PROFILE}`, {int(r.seeds)} seeds"})
+                            "where": _with_labels(f"`{paths.DEFAULT_PROFILE}`, {int(r.seeds)} seeds", r)})
     study = results_root / MAP_QUALITY / "map_quality.csv"
     if study.exists():
         s = pd.read_csv(study)
@@ -146,7 +153,7 @@ def answer_rows(results_root: Path = paths.RESULTS_DIR) -> tuple[pd.DataFrame, p
                                         f"pixel-annotated (`{MAP_QUALITY}`)"))
                 if condition == "ground_truth":
                     sources.append({"part": "oracle", **r._asdict(),
-                                    "where": f"`{MAP_QUALITY}`, {int(r.seeds)} seeds"})
+                                    "where": _with_labels(f"`{MAP_QUALITY}`, {int(r.seeds)} seeds", r)})
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS)), pd.DataFrame(sources)
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from sednn.core import scoring
 from sednn.core.metrics import macro_auc
 from sednn.data.labels import BACKGROUND
 from sednn.study import classifiers as C
@@ -220,6 +221,7 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     """Macro AUC of each model on pixel test images before and after their backgrounds are swapped.
 
     Swapped photos are re-parsed, so map-using models see the map the parser makes of the new image.
+    Scored on the labels those test images score (``sednn.core.scoring``), as every table.
     Donor backgrounds come from pixel-annotated training photos. A parser that sees larger photos parses the same
     swap (same donors) made at its own size.
     """
@@ -236,13 +238,14 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     maps = parse(run, swapped if prun is run else swap(prun), run.map_vocabulary)
     device = torch.device(run.device)
     y = run.y[idx]
+    scored = scoring.scored_labels(y, scoring.min_test_positives(run.profile))
     swapped_data = TensorData.from_arrays(swapped, maps, y, *run.norm_stats)
     rows = []
     for name in models:
         model = load_main(run, name, seed)
         before = predict(model, photo_data(run), idx, device, run.profile.batch_size * 2)
         after = predict(model, swapped_data, np.arange(len(idx)), device, run.profile.batch_size * 2)
-        b, a = macro_auc(y, before), macro_auc(y, after)
+        b, a = macro_auc(y[:, scored], before[:, scored]), macro_auc(y[:, scored], after[:, scored])
         rows.append({"model": name, "seed": seed, "n_images": len(idx), "macro_auc_original": b,
                      "macro_auc_swapped": a, "drop": b - a, "relative_drop_pct": 100 * (b - a) / b})
     return pd.DataFrame(rows), swapped

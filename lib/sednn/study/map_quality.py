@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from sednn.core import metrics as M
+from sednn.core import scoring
 from sednn.core.arms import Arm
 from sednn.data.manifest import PIXEL_SOURCE
 from sednn.study import classifiers as C
 from sednn.study.parsing import confusion, iou_from_confusion
 from sednn.study.run import Run
-from sednn.study.tables import F1_COLUMNS, compare
+from sednn.study.tables import F1_COLUMNS, compare, scored_labels
 
 
 def arms(run: Run) -> dict[str, Arm]:
@@ -38,26 +39,46 @@ def map_miou(run: Run, arm: Arm) -> float:
 
 
 def table(run: Run) -> pd.DataFrame:
-    """One row per arm: the comparison with the baseline of the same rows (``report.compare``), the condition,
-    its kind (parser, blend, ground truth, control) and its maps' test mIoU."""
+    """One row per arm: the comparison with the baseline of the same rows (``tables.compare``), the condition,
+    its kind (parser, blend, ground truth, control), its maps' test mIoU and the positives a label needs there to be
+    scored (``sednn.core.scoring``)."""
     named = arms(run)
     out = compare(run, named, named["baseline"])
+    idx = C.arm_indices(run, named["baseline"], "test")
     out["model"] = [a.model for a in named.values()]
     out["condition"] = [str(a.maps) for a in named.values()]
     out["kind"] = ["none" if a.model == "baseline" else a.maps.kind for a in named.values()]
     out["map_test_miou"] = [np.nan if a.model == "baseline" else map_miou(run, a) for a in named.values()]
-    out["images"] = len(C.arm_indices(run, named["baseline"], "test"))
-    cols = ["model", "condition", "kind", "vocabulary", "map_test_miou", "images", "seeds", "lr_mult", "macro_auc",
-            "macro_auc_std", "map", *F1_COLUMNS, "delta_macro_auc", "delta_ci_low", "delta_ci_high",
-            "rel_auc_improvement_pct", "rel_ci_low_pct", "rel_ci_high_pct"]
+    out["images"] = len(idx)
+    out["min_test_positives"] = scoring.min_test_positives(run.profile)
+    cols = ["model", "condition", "kind", "vocabulary", "map_test_miou", "images", "labels", "min_test_positives",
+            "seeds", "lr_mult", "macro_auc", "macro_auc_std", "map", *F1_COLUMNS, "delta_macro_auc", "delta_ci_low",
+            "delta_ci_high", "rel_auc_improvement_pct", "rel_ci_low_pct", "rel_ci_high_pct"]
     return out[cols]
+
+
+def per_seed(run: Run) -> pd.DataFrame:
+    """Every arm's test macro AUC seed by seed: on the labels the test rows score (as the table) and on every
+    target label, so that what the scoring rule changes is seen run by run."""
+    named = arms(run)
+    idx = C.arm_indices(run, named["baseline"], "test")
+    y, scored = run.y[idx], scored_labels(run, idx)
+    rows = []
+    for arm in named.values():
+        for seed in run.profile.seeds:
+            scores = C.predictions(run, arm, seed)["test"]
+            rows.append({"model": arm.model, "condition": str(arm.maps), "seed": seed,
+                         "test_macro_auc": M.macro_auc(y[:, scored], scores[:, scored]),
+                         "test_macro_auc_every_label": M.macro_auc(y, scores)})
+    return pd.DataFrame(rows)
 
 
 def presence_vs_oracle(run: Run) -> tuple[float, float, float]:
     """Macro AUC of the proposed model with ground-truth maps minus with presence-only maps, with the two-level
-    bootstrap interval (same test images, seeds resampled)."""
+    bootstrap interval (same test images, seeds resampled), on the labels the test rows score."""
     named = arms(run)
     gt, presence = named["proposed (ground_truth)"], named["proposed (presence)"]
     idx = C.arm_indices(run, gt, "test")
-    scores = [[C.predictions(run, a, s)["test"] for s in run.profile.seeds] for a in (gt, presence)]
-    return M.bootstrap_macro_auc_difference(run.y[idx], *scores, run.profile.bootstrap, run.seed)
+    scored = scored_labels(run, idx)
+    scores = [[C.predictions(run, a, s)["test"][:, scored] for s in run.profile.seeds] for a in (gt, presence)]
+    return M.bootstrap_macro_auc_difference(run.y[idx][:, scored], *scores, run.profile.bootstrap, run.seed)

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from sednn.core import metrics as M
+from sednn.core import scoring
 from sednn.core.arms import MAPS_ORACLE_AT_TEST, MAPS_ORACLE_TRAINED, PREDICTED, AblationGroup, Arm
 from sednn.core.catalog import describe
 from sednn.core.plan import argument_ablations
@@ -23,6 +24,11 @@ G = AblationGroup
 
 def _rows_of(run: Run, arm: Arm) -> np.ndarray:
     return C.arm_indices(run, arm, "test")
+
+
+def scored_labels(run: Run, idx: np.ndarray) -> np.ndarray:
+    """(L,) bool: the labels the test rows ``idx`` score (``sednn.core.scoring``: enough positive images there)."""
+    return scoring.scored_labels(run.y[idx], scoring.min_test_positives(run.profile))
 
 
 def per_label_table(run: Run, models: list[str]) -> pd.DataFrame:
@@ -61,29 +67,33 @@ def validation_thresholds(run: Run, predictions: dict) -> np.ndarray:
     return M.f1_thresholds(run.y[predictions["val_idx"]], predictions["val"])
 
 
-def f1_at_validation_thresholds(run: Run, predictions: dict) -> dict:
-    """``thresholded_f1`` of one training run's test predictions at its ``validation_thresholds``."""
+def f1_at_validation_thresholds(run: Run, predictions: dict, scored: np.ndarray) -> dict:
+    """``thresholded_f1`` of one training run's test predictions on the ``scored`` labels at its
+    ``validation_thresholds`` (each label's threshold is its own, so leaving labels out moves no other's)."""
     p = predictions
-    return M.thresholded_f1(run.y[p["test_idx"]], p["test"], validation_thresholds(run, p))
+    return M.thresholded_f1(run.y[p["test_idx"]][:, scored], p["test"][:, scored],
+                            validation_thresholds(run, p)[scored])
 
 
 def compare(run: Run, arms: dict[str, Arm], baseline: Arm, seeds=None) -> pd.DataFrame:
-    """One row per arm: macro AUC, mAP and the F1s of the field at validation thresholds (CP, CR, CF1, OP, OR, OF1;
-    mean over seeds, AUC and mAP with their std), and against ``baseline`` the macro-AUC difference and the paper's
-    average relative per-label AUC change, each with its two-level bootstrap 95 % interval (test images and seeds
-    resampled); by annotation source too. ``arms``: row name -> arm, on the baseline's test rows."""
+    """One row per arm: the labels scored, macro AUC, mAP and the F1s of the field at validation thresholds (CP, CR,
+    CF1, OP, OR, OF1; mean over seeds, AUC and mAP with their std), and against ``baseline`` the macro-AUC difference
+    and the paper's average relative per-label AUC change, each with its two-level bootstrap 95 % interval (test
+    images and seeds resampled); by annotation source too. ``arms``: row name -> arm, on the baseline's test rows,
+    every metric on the labels those rows score (``scored_labels``)."""
     seeds = list(run.profile.seeds if seeds is None else seeds)
     idx = _rows_of(run, baseline)
-    y, sources = run.y[idx], run.table["source"].to_numpy()[idx]
-    base_scores = [C.predictions(run, baseline, s)["test"] for s in run.profile.seeds]
+    scored = scored_labels(run, idx)
+    y, sources = run.y[idx][:, scored], run.table["source"].to_numpy()[idx]
+    base_scores = [C.predictions(run, baseline, s)["test"][:, scored] for s in run.profile.seeds]
     rows = []
     for name, arm in arms.items():
         preds = [C.predictions(run, arm, s) for s in seeds]
-        scores = [p["test"] for p in preds]
+        scores = [p["test"][:, scored] for p in preds]
         summaries = pd.DataFrame([M.summarize(y, s, sources) for s in scores])
-        f1 = pd.DataFrame([f1_at_validation_thresholds(run, p) for p in preds])
+        f1 = pd.DataFrame([f1_at_validation_thresholds(run, p, scored) for p in preds])
         row = {"model": name, "description": describe(arm.model, arm.stages), "vocabulary": arm.vocabulary,
-               "lr_mult": C.resolve(run, arm).lr_mult, "seeds": len(scores),
+               "lr_mult": C.resolve(run, arm).lr_mult, "seeds": len(scores), "labels": int(scored.sum()),
                "macro_auc": summaries["macro_auc"].mean(), "macro_auc_std": summaries["macro_auc"].std(ddof=0),
                "map": summaries["map"].mean(), "map_std": summaries["map"].std(ddof=0),
                **{c: f1[c].mean() for c in F1_COLUMNS}}
@@ -108,15 +118,17 @@ def comparison_table(run: Run, models: list[str]) -> pd.DataFrame:
 
 
 def per_seed_table(run: Run, models: list[str]) -> pd.DataFrame:
-    """Test and validation macro AUC of every (model, seed), and Δ to the baseline of the same seed."""
+    """Test (on the scored labels, as ``compare``) and validation macro AUC of every (model, seed), and Δ to the
+    baseline of the same seed."""
     idx_t, idx_v = run.indices("test"), run.indices("val")
+    scored = scored_labels(run, idx_t)
     rows = []
     for name in models:
         for seed in run.profile.seeds:
             p = C.predictions(run, C.main_arm(run, name), seed)
             rows.append({"model": name, "seed": seed, "lr_mult": C.resolve(run, C.main_arm(run, name)).lr_mult,
                          "val_macro_auc": M.macro_auc(run.y[idx_v], p["val"]),
-                         "test_macro_auc": M.macro_auc(run.y[idx_t], p["test"]),
+                         "test_macro_auc": M.macro_auc(run.y[idx_t][:, scored], p["test"][:, scored]),
                          "kept_epoch": C.kept_val_score(p["history"])[1]})
     df = pd.DataFrame(rows)
     base = df[df.model == "baseline"].set_index("seed")["test_macro_auc"]
@@ -128,7 +140,8 @@ def oracle_test_time_table(run: Run, name: str = "proposed") -> pd.DataFrame:
     """The main-table model fed ground-truth maps at test time only (trained on predicted maps)."""
     arm = C.main_arm(run, name)
     idx = run.indices("test", "pixel")
-    y = run.y[idx]
+    scored = scored_labels(run, idx)
+    y = run.y[idx][:, scored]
     data = C.arm_data(run, arm)
     gt_maps = torch.from_numpy(run.gt_soft_maps(arm.vocabulary)).to(data.maps.device)
     rows = []
@@ -136,11 +149,12 @@ def oracle_test_time_table(run: Run, name: str = "proposed") -> pd.DataFrame:
         aucs, aps = [], []
         for seed in run.profile.seeds:
             s = predict(C.load_model(run, arm, seed), data, idx, torch.device(run.device), run.profile.batch_size * 2,
-                        maps=maps)
+                        maps=maps)[:, scored]
             aucs.append(M.macro_auc(y, s))
             aps.append(M.mean_ap(y, s))
         rows.append({"group": G.ORACLE_AT_TEST.label, "model": name, "vocabulary": arm.vocabulary,
                      "maps": maps_name, "images": "pixel-annotated test", "n_images": len(idx),
+                     "labels": int(scored.sum()),
                      "seeds": len(aucs), "macro_auc": np.mean(aucs), "macro_auc_std": np.std(aucs),
                      "map": np.mean(aps)})
     return _with_parameters(run, pd.DataFrame(rows), [arm, arm])
@@ -199,7 +213,7 @@ def ablation_table(run: Run) -> pd.DataFrame:
         out[col] = out[col].fillna(default)
     out.loc[out["model"].isin(["baseline", "se_only"]) & (out["maps"] == "predicted"), "maps"] = "none"
     out = pd.concat([out, pd.DataFrame(missing)], ignore_index=True)
-    cols = ["group", "model", "description", "vocabulary", "maps", "images", "n_images", "seeds", "lr_mult",
+    cols = ["group", "model", "description", "vocabulary", "maps", "images", "n_images", "labels", "seeds", "lr_mult",
             "macro_auc", "macro_auc_std", "map", *F1_COLUMNS, "delta_macro_auc", "delta_ci_low", "delta_ci_high",
             "rel_auc_improvement_pct", "rel_ci_low_pct", "rel_ci_high_pct", "added_parameters"]
     return out.reindex(columns=cols)
