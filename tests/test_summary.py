@@ -70,6 +70,13 @@ def test_the_papers_number_is_placed_against_each_interval():
                                             "inside the interval at 288x192")
 
 
+def test_a_row_says_how_many_labels_it_is_scored_on_where_its_table_records_it():
+    assert summary._with_labels("pixel-annotated (`map_quality`)", SimpleNamespace(labels=25.0)) == \
+        "pixel-annotated (`map_quality`), 25 labels"
+    assert summary._with_labels("all, 192x128", SimpleNamespace(labels=float("nan"))) == "all, 192x128"
+    assert summary._with_labels("all, 192x128", SimpleNamespace()) == "all, 192x128"  # a run before the rule
+
+
 def test_the_map_quality_sentence_gives_the_lowest_miou_that_excludes_zero_and_the_presence_answer():
     def arm(condition, kind, miou, lo):
         return {"model": "proposed", "condition": condition, "kind": kind, "map_test_miou": miou,
