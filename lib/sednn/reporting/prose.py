@@ -56,7 +56,7 @@ def markdown_summary(df: pd.DataFrame) -> str:
     out = pd.DataFrame()
     for col in ("group", "model", "condition", "resolution", "profile", "vocabulary", "maps", "images"):
         if col in df:
-            out[col] = df[col].fillna("")
+            out[col] = df[col].astype(object).where(df[col].notna(), "")  # a float column too: NaN -> ""
     if "labels" in df:  # scored on the test images (sednn.core.scoring); empty for a run that did not record it
         out["labels"] = df["labels"].map(lambda v: _fmt(v, ".0f"))
     if "map_test_miou" in df:
