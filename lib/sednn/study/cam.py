@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from sednn.core import scoring
 from sednn.core.metrics import macro_auc
 from sednn.data.labels import BACKGROUND
 from sednn.study import classifiers as C
 from sednn.study.parsing import parse, parser_run, predicted_maps
+from sednn.study.tables import scored_labels
 from sednn.training.fit import predict
 from sednn.training.tensors import TensorData
 
@@ -221,7 +221,7 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     """Macro AUC of each model on pixel test images before and after their backgrounds are swapped.
 
     Swapped photos are re-parsed, so map-using models see the map the parser makes of the new image.
-    Scored on the labels those test images score (``sednn.core.scoring``), as every table.
+    Scored on the labels those test images score (``tables.scored_labels``), as every table.
     Donor backgrounds come from pixel-annotated training photos. A parser that sees larger photos parses the same
     swap (same donors) made at its own size.
     """
@@ -238,7 +238,7 @@ def background_swap(run, models: list[str], seed: int, swap_seed: int = 0):
     maps = parse(run, swapped if prun is run else swap(prun), run.map_vocabulary)
     device = torch.device(run.device)
     y = run.y[idx]
-    scored = scoring.scored_labels(y, scoring.min_test_positives(run.profile))
+    scored = scored_labels(run, idx)
     swapped_data = TensorData.from_arrays(swapped, maps, y, *run.norm_stats)
     rows = []
     for name in models:
